@@ -1,0 +1,50 @@
+// @ts-check
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const nodeBuiltins = [
+  'assert', 'async_hooks', 'buffer', 'child_process', 'cluster', 'crypto', 'dgram', 'dns', 'events', 'fs', 'http',
+  'http2', 'https', 'net', 'os', 'path', 'perf_hooks', 'process', 'readline', 'stream', 'timers', 'tls', 'url',
+  'util', 'v8', 'vm', 'worker_threads', 'zlib',
+];
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.data/**', '*.js', '*.mjs'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false } }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+    },
+  },
+  {
+    // Workflow code must stay deterministic: no side-effecting modules, activities only as types.
+    files: ['workflows/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: [
+          ...nodeBuiltins.flatMap((name) => [
+            { name, message: 'workflows/ must not import Node built-ins' },
+            { name: `node:${name}`, message: 'workflows/ must not import Node built-ins' },
+          ]),
+          { name: 'pg', message: 'workflows/ must not touch the database; use an activity' },
+          { name: 'stripe', message: 'workflows/ must not call Stripe; use an activity' },
+          { name: 'express', message: 'workflows/ must not import the HTTP layer' },
+          { name: 'kysely', message: 'workflows/ must not touch the database; use an activity' },
+        ],
+        patterns: [
+          { group: ['**/activities', '**/activities/**'], allowTypeImports: true,
+            message: 'import activities as types only (proxyActivities<ReturnType<typeof createActivities>>)' },
+          { group: ['**/db', '**/db/**', '**/src/api/**'], allowTypeImports: true,
+            message: 'workflows/ must not import side-effecting modules' },
+        ],
+      }],
+    },
+  },
+);

@@ -1,0 +1,11 @@
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
+  // 2 cores: one test file per core; each file owns its own Postgres schema and stand-ins.
+  maxWorkers: 2,
+  testTimeout: 60_000,
+  modulePathIgnorePatterns: ['<rootDir>/dist/'],
+};

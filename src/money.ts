@@ -1,0 +1,2 @@
+// Filled in by the foundation work (currency exponents, decimal parsing, fees).
+export {};
