@@ -6,6 +6,7 @@ module.exports = {
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
   // 2 cores: one test file per core; each file owns its own Postgres schema and stand-ins.
   maxWorkers: 2,
+  reporters: ['default', '<rootDir>/test/helpers/summary-reporter.js'],
   testTimeout: 60_000,
   modulePathIgnorePatterns: ['<rootDir>/dist/'],
 };

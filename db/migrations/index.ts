@@ -1,0 +1,11 @@
+import { type Migration, type MigrationProvider } from 'kysely';
+import * as m0001 from './0001_initial';
+
+/** Every migration, in order. Exported from code rather than read from disk, so build output and tests agree. */
+const migrations: Record<string, Migration> = {
+  '0001_initial': m0001,
+};
+
+export const migrationProvider: MigrationProvider = {
+  getMigrations: async () => migrations,
+};

@@ -1,0 +1,29 @@
+/**
+ * The Express application: JSON in and out, authentication, the routers, and one error handler.
+ * Building the app has no side effects; src/api/main.ts listens and shuts down.
+ */
+import express from 'express';
+import { type ApiContext, authenticate } from './context';
+import { errorHandler, notFound } from './errors';
+import { authRoutes } from './routes/auth';
+
+export function createApp(context: ApiContext): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+
+  app.get('/health/live', (_req, res) => {
+    res.json({ ok: true });
+  });
+  app.get('/health/ready', async (_req, res) => {
+    const database = await context.database.ping();
+    res.status(database ? 200 : 503).json({ ok: database, database });
+  });
+
+  app.use('/api', express.json({ limit: '100kb' }), authenticate(context));
+  app.use('/api/auth', authRoutes(context));
+
+  app.use((req, _res, next) => next(notFound(`${req.method} ${req.path}`)));
+  app.use(errorHandler(context.logger));
+  return app;
+}

@@ -1,0 +1,56 @@
+/**
+ * What every route needs, passed explicitly to the router factories (no globals), and the per-request
+ * session that the authenticate middleware attaches to `res.locals`.
+ */
+import { type RequestHandler, type Response } from 'express';
+import { type AppDatabase } from '../../db/database';
+import { type Role, type User } from '../../db/schema';
+import { findSession, type Session } from '../auth/tokens';
+import { type Config } from '../config';
+import { type Logger } from '../logger';
+import { forbidden, unauthorized } from './errors';
+
+export interface ApiContext {
+  config: Config;
+  database: AppDatabase;
+  logger: Logger;
+}
+
+interface Locals {
+  session?: Session;
+}
+
+/** Reads `Authorization: Bearer <token>`; a present but invalid token is a 401, an absent one is anonymous. */
+export function authenticate(context: ApiContext): RequestHandler {
+  return async (req, res, next) => {
+    const header = req.headers.authorization;
+    if (header === undefined) return next();
+    const match = /^Bearer ([A-Za-z0-9_-]{20,200})$/.exec(header);
+    if (!match) throw unauthorized('The Authorization header must be "Bearer <token>"');
+    const session = await findSession(context.database.db, context.config.auth.secret, match[1] as string);
+    if (!session) throw unauthorized('The token is invalid, expired or revoked');
+    (res.locals as Locals).session = session;
+    next();
+  };
+}
+
+export function optionalUser(res: Response): User | undefined {
+  return (res.locals as Locals).session?.user;
+}
+
+export function requireSession(res: Response): Session {
+  const session = (res.locals as Locals).session;
+  if (!session) throw unauthorized();
+  return session;
+}
+
+export function requireUser(res: Response): User {
+  return requireSession(res).user;
+}
+
+/** The signed-in user, who must hold one of `roles`. */
+export function requireRole(res: Response, ...roles: Role[]): User {
+  const user = requireUser(res);
+  if (!roles.includes(user.role)) throw forbidden();
+  return user;
+}

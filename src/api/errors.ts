@@ -1,0 +1,86 @@
+/**
+ * The API's one error shape: `{ "error": { "code", "message", "fields"? } }`. Bad input is a 4xx naming the
+ * field; anything unexpected is a 500 that says nothing about the internals (the log has the details).
+ */
+import { type ErrorRequestHandler } from 'express';
+import { ZodError } from 'zod';
+import { type Logger } from '../logger';
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export class ApiError extends Error {
+  override name = 'ApiError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly fields?: FieldError[],
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message);
+  }
+}
+
+export const badRequest = (code: string, message: string, fields?: FieldError[]) => new ApiError(400, code, message, fields);
+export const unauthorized = (message = 'Sign in to continue') => new ApiError(401, 'unauthorized', message);
+export const forbidden = (message = 'You are not allowed to do this') => new ApiError(403, 'forbidden', message);
+export const notFound = (what: string) => new ApiError(404, 'not_found', `${what} not found`);
+export const conflict = (code: string, message: string) => new ApiError(409, code, message);
+export const unprocessable = (code: string, message: string, fields?: FieldError[]) => new ApiError(422, code, message, fields);
+
+/** A field-level validation failure raised after zod parsing (e.g. a rule that needs the database). */
+export function invalidField(path: string, message: string): ApiError {
+  return new ApiError(400, 'validation_failed', `${path}: ${message}`, [{ path, message }]);
+}
+
+export function zodFields(error: ZodError, prefix?: string): FieldError[] {
+  return error.issues.map((issue) => ({
+    path: [prefix, ...issue.path.map(String)].filter((part) => part !== undefined && part !== '').join('.') || '(body)',
+    message: issue.message,
+  }));
+}
+
+interface BodyParserError extends Error {
+  type?: string;
+  status?: number;
+}
+
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (error: unknown, req, res, _next) => {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const send = (status: number, code: string, message: string, fields?: FieldError[]) =>
+      res.status(status).json({ error: { code, message, ...(fields ? { fields } : {}) } });
+
+    if (error instanceof ApiError) {
+      for (const [name, value] of Object.entries(error.headers ?? {})) res.setHeader(name, value);
+      send(error.status, error.code, error.message, error.fields);
+      return;
+    }
+    if (error instanceof ZodError) {
+      const fields = zodFields(error);
+      send(400, 'validation_failed', fields.map((field) => `${field.path}: ${field.message}`).join('; '), fields);
+      return;
+    }
+    const parserError = error as BodyParserError;
+    if (parserError?.type === 'entity.parse.failed') {
+      send(400, 'invalid_json', 'The request body is not valid JSON');
+      return;
+    }
+    if (parserError?.type === 'entity.too.large') {
+      send(413, 'payload_too_large', 'The request body is too large');
+      return;
+    }
+    if (typeof parserError?.status === 'number' && parserError.status >= 400 && parserError.status < 500) {
+      send(parserError.status, 'bad_request', 'The request could not be read');
+      return;
+    }
+    logger.error({ err: error, method: req.method, path: req.path }, 'unhandled error');
+    send(500, 'internal_error', 'Something went wrong on our side; it has been logged');
+  };
+}

@@ -1,0 +1,75 @@
+import { Router } from 'express';
+import { sql } from 'kysely';
+import { z } from 'zod';
+import { decoyPasswordHash, hashPassword, verifyPassword } from '../../auth/passwords';
+import { loginRetryAfterSeconds, recordLoginAttempt } from '../../auth/login-throttle';
+import { issueToken, revokeToken } from '../../auth/tokens';
+import { type ApiContext, requireSession } from '../context';
+import { ApiError, conflict } from '../errors';
+import { userView } from '../views';
+
+export const email = z
+  .string()
+  .trim()
+  .max(254)
+  .pipe(z.email())
+  .transform((value) => value.toLowerCase());
+
+export const signupBody = z.object({
+  email,
+  password: z.string().min(10, 'must be at least 10 characters').max(200),
+  name: z.string().trim().min(1).max(200),
+});
+
+export const loginBody = z.object({
+  email,
+  password: z.string().min(1).max(200),
+});
+
+const INVALID_LOGIN = 'Email or password is incorrect';
+
+export function authRoutes(context: ApiContext): Router {
+  const { database, config } = context;
+  const db = database.db;
+  const router = Router();
+
+  router.post('/signup', async (req, res) => {
+    const body = signupBody.parse(req.body);
+    const passwordHash = await hashPassword(body.password);
+    const user = await db
+      .insertInto('users')
+      .values({ email: body.email, name: body.name, password_hash: passwordHash })
+      .onConflict((oc) => oc.expression(sql`lower(email)`).doNothing())
+      .returningAll()
+      .executeTakeFirst();
+    if (!user) throw conflict('email_taken', 'An account with this email already exists');
+    const token = await issueToken(db, config.auth.secret, user.id, config.auth.tokenTtlMs);
+    res.status(201).json({ user: userView(user), token });
+  });
+
+  router.post('/login', async (req, res) => {
+    const body = loginBody.parse(req.body);
+    const ip = req.ip ?? 'unknown';
+    const retryAfter = await loginRetryAfterSeconds(db, body.email, ip);
+    if (retryAfter > 0) {
+      throw new ApiError(429, 'too_many_attempts', 'Too many failed sign-in attempts; try again later', undefined, {
+        'Retry-After': String(retryAfter),
+      });
+    }
+    const user = await db.selectFrom('users').selectAll().where(sql<string>`lower(email)`, '=', body.email).executeTakeFirst();
+    // Unknown email and wrong password take the same time and give the same answer.
+    const valid = await verifyPassword(body.password, user?.password_hash ?? (await decoyPasswordHash()));
+    await recordLoginAttempt(db, body.email, ip, Boolean(user && valid));
+    if (!user || !valid) throw new ApiError(401, 'invalid_credentials', INVALID_LOGIN);
+    const token = await issueToken(db, config.auth.secret, user.id, config.auth.tokenTtlMs);
+    res.json({ user: userView(user), token });
+  });
+
+  router.post('/logout', async (_req, res) => {
+    const session = requireSession(res);
+    await revokeToken(db, session.tokenId);
+    res.status(204).end();
+  });
+
+  return router;
+}

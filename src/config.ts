@@ -1,0 +1,146 @@
+/**
+ * Every setting comes from the environment, parsed once at start-up. A bad or missing variable stops the
+ * process with one readable line per variable (see `ConfigError`), never a stack trace.
+ */
+import ms from 'ms';
+import { z } from 'zod';
+import { DEFAULT_PLATFORM_FEE_BPS, MAX_PLATFORM_FEE_BPS, MIN_PLATFORM_FEE_BPS } from './money';
+
+/** A duration such as "7d", "90 days", "30s" or "500ms", parsed into milliseconds. */
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      const value = ms(text as ms.StringValue) as number | undefined;
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+        ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (examples: 500ms, 30s, 15m, 7d)` });
+        return z.NEVER;
+      }
+      return value;
+    });
+
+const integer = (fallback: number, min: number, max: number) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === '' ? undefined : value));
+
+const url = z.url({ protocol: /^https?$/ });
+
+const schema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+    LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+
+    DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgres://postgres@127.0.0.1:5432/postgres'),
+    DATABASE_POOL_SIZE: integer(10, 1, 200),
+
+    HOST: z.string().default('127.0.0.1'),
+    PORT: integer(3000, 0, 65535),
+    PUBLIC_URL: url.default('http://localhost:3000'),
+
+    TEMPORAL_ADDRESS: optionalText,
+    TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+    TEMPORAL_TASK_QUEUE: z.string().min(1).default('campaigns'),
+    TEMPORAL_STRIPE_TASK_QUEUE: z.string().min(1).default('stripe'),
+    STRIPE_ACTIVITIES_PER_SECOND: z.coerce.number().positive().max(100).default(20),
+    SETTLEMENT_WINDOW_SIZE: integer(50, 1, 1000),
+    SETTLEMENT_PAGE_SIZE: integer(500, 1, 5000),
+
+    STRIPE_SECRET_KEY: optionalText.pipe(z.string().regex(/^(sk|rk)_(test|live)_/, 'must start with sk_test_, sk_live_, rk_test_ or rk_live_').optional()),
+    STRIPE_API_BASE: optionalText.pipe(url.optional()),
+    STRIPE_WEBHOOK_SECRET: optionalText.pipe(z.string().startsWith('whsec_', 'must start with whsec_').optional()),
+
+    AUTH_SECRET: optionalText.pipe(z.string().min(32, 'must be at least 32 characters').optional()),
+    TOKEN_TTL: duration('30d'),
+
+    PLATFORM_FEE_BPS: integer(DEFAULT_PLATFORM_FEE_BPS, MIN_PLATFORM_FEE_BPS, MAX_PLATFORM_FEE_BPS),
+    CAMPAIGN_MIN_DURATION: duration('1d'),
+    CAMPAIGN_MAX_DURATION: duration('60d'),
+    HOLD_WINDOW: duration('7d'),
+    GRACE_WINDOW: duration('7d'),
+    PAYOUT_DELAY: duration('14d'),
+    REFUND_WINDOW: duration('90d'),
+
+    SMTP_URL: optionalText.pipe(z.url({ protocol: /^smtps?$/ }).optional()),
+    MAIL_FROM: z.string().default('Crowdfund <no-reply@crowdfund.local>'),
+  })
+  .superRefine((env, ctx) => {
+    if (env.CAMPAIGN_MIN_DURATION > env.CAMPAIGN_MAX_DURATION) {
+      ctx.addIssue({ code: 'custom', path: ['CAMPAIGN_MIN_DURATION'], message: 'must not exceed CAMPAIGN_MAX_DURATION' });
+    }
+    if (env.NODE_ENV === 'production' && !env.AUTH_SECRET) {
+      ctx.addIssue({ code: 'custom', path: ['AUTH_SECRET'], message: 'is required in production' });
+    }
+    if (env.STRIPE_SECRET_KEY?.includes('_live_') && env.STRIPE_API_BASE) {
+      ctx.addIssue({ code: 'custom', path: ['STRIPE_API_BASE'], message: 'must not redirect a live key' });
+    }
+  });
+
+// Used only outside production, so that `npm start` works with no configuration.
+const DEVELOPMENT_AUTH_SECRET = 'development-only-secret-do-not-use-in-production';
+
+export type Config = ReturnType<typeof toConfig>;
+
+function toConfig(env: z.output<typeof schema>) {
+  return {
+    env: env.NODE_ENV,
+    logLevel: env.LOG_LEVEL,
+    database: { url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE },
+    http: { host: env.HOST, port: env.PORT, publicUrl: env.PUBLIC_URL.replace(/\/$/, '') },
+    temporal: {
+      address: env.TEMPORAL_ADDRESS,
+      namespace: env.TEMPORAL_NAMESPACE,
+      taskQueue: env.TEMPORAL_TASK_QUEUE,
+      stripeTaskQueue: env.TEMPORAL_STRIPE_TASK_QUEUE,
+      stripeActivitiesPerSecond: env.STRIPE_ACTIVITIES_PER_SECOND,
+      settlementWindowSize: env.SETTLEMENT_WINDOW_SIZE,
+      settlementPageSize: env.SETTLEMENT_PAGE_SIZE,
+    },
+    stripe: {
+      secretKey: env.STRIPE_SECRET_KEY,
+      apiBase: env.STRIPE_API_BASE,
+      webhookSecret: env.STRIPE_WEBHOOK_SECRET,
+    },
+    auth: { secret: env.AUTH_SECRET ?? DEVELOPMENT_AUTH_SECRET, tokenTtlMs: env.TOKEN_TTL },
+    campaigns: {
+      platformFeeBps: env.PLATFORM_FEE_BPS,
+      minDurationMs: env.CAMPAIGN_MIN_DURATION,
+      maxDurationMs: env.CAMPAIGN_MAX_DURATION,
+      holdWindowMs: env.HOLD_WINDOW,
+      graceWindowMs: env.GRACE_WINDOW,
+      payoutDelayMs: env.PAYOUT_DELAY,
+      refundWindowMs: env.REFUND_WINDOW,
+    },
+    mail: { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM },
+  };
+}
+
+/** The environment variables this file reads: docker-compose.yml and the README are checked against it. */
+export const CONFIG_VARIABLES = Object.keys(schema.shape);
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((line) => `  - ${line}`).join('\n')}`);
+  }
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const variable = issue.path.join('.') || '(environment)';
+        const given = typeof issue.path[0] === 'string' ? env[issue.path[0]] : undefined;
+        // Secrets are named, never echoed.
+        const shown = given === undefined || /SECRET|KEY|DATABASE_URL|SMTP_URL/.test(variable) ? '' : ` (got ${JSON.stringify(given)})`;
+        return `${variable}: ${issue.message}${shown}`;
+      }),
+    );
+  }
+  return toConfig(parsed.data);
+}

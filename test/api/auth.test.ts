@@ -1,0 +1,105 @@
+import request from 'supertest';
+import { createTestApi, signUp, type TestApi } from '../helpers/api';
+
+let api: TestApi;
+beforeAll(async () => {
+  api = await createTestApi();
+});
+afterAll(() => api.close());
+
+describe('POST /api/auth/signup', () => {
+  it('creates a user and returns a working token, never the password hash', async () => {
+    const response = await request(api.app)
+      .post('/api/auth/signup')
+      .send({ email: '  New.Person@Example.com ', password: 'a long enough password', name: 'New Person' })
+      .expect(201);
+    expect(response.body.user).toEqual({
+      id: expect.any(String),
+      email: 'new.person@example.com',
+      name: 'New Person',
+      role: 'user',
+      createdAt: expect.any(String),
+    });
+    expect(JSON.stringify(response.body)).not.toMatch(/scrypt|password/);
+    const stored = await api.context.database.db.selectFrom('users').select('password_hash').where('id', '=', response.body.user.id).executeTakeFirstOrThrow();
+    expect(stored.password_hash).toMatch(/^scrypt\$32768\$8\$1\$/);
+  });
+
+  it('rejects a second account for the same email in any case', async () => {
+    await request(api.app).post('/api/auth/signup').send({ email: 'dup@example.com', password: 'a long enough password', name: 'A' }).expect(201);
+    const response = await request(api.app)
+      .post('/api/auth/signup')
+      .send({ email: 'DUP@example.com', password: 'another password', name: 'B' })
+      .expect(409);
+    expect(response.body.error.code).toBe('email_taken');
+  });
+
+  it.each([
+    [{ email: 'not-an-email', password: 'a long enough password', name: 'A' }, 'email'],
+    [{ email: 'a@example.com', password: 'short', name: 'A' }, 'password'],
+    [{ email: 'a@example.com', password: 'a long enough password', name: '   ' }, 'name'],
+    [{ password: 'a long enough password', name: 'A' }, 'email'],
+    [{ email: 'a@example.com', password: 12345678901, name: 'A' }, 'password'],
+  ])('answers 400 naming the field for %j', async (body, field) => {
+    const response = await request(api.app).post('/api/auth/signup').send(body).expect(400);
+    expect(response.body.error.code).toBe('validation_failed');
+    expect(response.body.error.fields.map((f: { path: string }) => f.path)).toContain(field);
+  });
+
+  it('answers 400 for malformed JSON, not 500', async () => {
+    const response = await request(api.app).post('/api/auth/signup').set('Content-Type', 'application/json').send('{"email":').expect(400);
+    expect(response.body.error.code).toBe('invalid_json');
+  });
+});
+
+describe('POST /api/auth/login and /logout', () => {
+  it('logs in with the right password and the token is accepted', async () => {
+    const user = await signUp(api);
+    const response = await request(api.app).post('/api/auth/login').send({ email: user.email.toUpperCase(), password: 'correct horse battery' }).expect(200);
+    expect(response.body.user.id).toBe(user.id);
+    await request(api.app).post('/api/auth/logout').set('Authorization', `Bearer ${response.body.token}`).expect(204);
+  });
+
+  it('gives the same 401 for an unknown email and a wrong password', async () => {
+    const user = await signUp(api);
+    const wrong = await request(api.app).post('/api/auth/login').send({ email: user.email, password: 'wrong password' }).expect(401);
+    const unknown = await request(api.app).post('/api/auth/login').send({ email: 'nobody@example.com', password: 'wrong password' }).expect(401);
+    expect(wrong.body).toEqual(unknown.body);
+    expect(wrong.body.error.code).toBe('invalid_credentials');
+  });
+
+  it('revokes the token on logout', async () => {
+    const user = await signUp(api);
+    await request(api.app).post('/api/auth/logout').set(user.auth).expect(204);
+    const again = await request(api.app).post('/api/auth/logout').set(user.auth).expect(401);
+    expect(again.body.error.code).toBe('unauthorized');
+  });
+
+  it('logout without a token is 401', async () => {
+    await request(api.app).post('/api/auth/logout').expect(401);
+    await request(api.app).post('/api/auth/logout').set('Authorization', 'Basic abc').expect(401);
+  });
+
+  it('limits failed attempts per email, with Retry-After, and does not lock out other accounts', async () => {
+    const victim = await signUp(api);
+    const other = await signUp(api);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      await request(api.app).post('/api/auth/login').send({ email: victim.email, password: 'guess' }).expect(401);
+    }
+    const blocked = await request(api.app).post('/api/auth/login').send({ email: victim.email, password: 'correct horse battery' }).expect(429);
+    expect(blocked.body.error.code).toBe('too_many_attempts');
+    expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
+    await request(api.app).post('/api/auth/login').send({ email: other.email, password: 'correct horse battery' }).expect(200);
+  });
+});
+
+describe('the API edge', () => {
+  it('answers unknown routes with a 404 in the error shape', async () => {
+    const response = await request(api.app).get('/api/nothing-here').expect(404);
+    expect(response.body.error).toEqual({ code: 'not_found', message: 'GET /api/nothing-here not found' });
+  });
+
+  it('reports readiness from Postgres', async () => {
+    await request(api.app).get('/health/ready').expect(200, { ok: true, database: true });
+  });
+});

@@ -1,0 +1,31 @@
+/**
+ * Each test file gets its own Postgres schema with every migration applied, so files run in parallel against
+ * the one real Postgres and the code under test may open its own transactions.
+ */
+import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
+import { AppDatabase } from '../../db/database';
+
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+export interface TestDatabase {
+  database: AppDatabase;
+  schema: string;
+  /** Drops the schema and closes the pool. */
+  drop(): Promise<void>;
+}
+
+export async function createTestDatabase(options: { migrate?: boolean; poolSize?: number } = {}): Promise<TestDatabase> {
+  const schema = `test_${randomBytes(6).toString('hex')}`;
+  const database = new AppDatabase({ connectionString: TEST_DATABASE_URL, schema, poolSize: options.poolSize ?? 5 });
+  if (options.migrate ?? true) await database.migrateToLatest();
+  else await sql`create schema ${sql.id(schema)}`.execute(database.db);
+  return {
+    database,
+    schema,
+    async drop() {
+      await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(database.db);
+      await database.close();
+    },
+  };
+}
