@@ -6,6 +6,9 @@ import express from 'express';
 import { type ApiContext, authenticate } from './context';
 import { errorHandler, notFound } from './errors';
 import { authRoutes } from './routes/auth';
+import { campaignLifecycleRoutes } from './routes/campaign-lifecycle';
+import { opsRoutes } from './routes/ops';
+import { supportRoutes } from './routes/support';
 
 export function createApp(context: ApiContext): express.Express {
   const app = express();
@@ -22,6 +25,9 @@ export function createApp(context: ApiContext): express.Express {
 
   app.use('/api', express.json({ limit: '100kb' }), authenticate(context));
   app.use('/api/auth', authRoutes(context));
+  app.use('/api/campaigns', campaignLifecycleRoutes(context));
+  app.use('/api/support', supportRoutes(context));
+  app.use('/api/ops', opsRoutes(context));
 
   app.use((req, _res, next) => next(notFound(`${req.method} ${req.path}`)));
   app.use(errorHandler(context.logger));

@@ -7,13 +7,21 @@ import { type AppDatabase } from '../../db/database';
 import { type Role, type User } from '../../db/schema';
 import { findSession, type Session } from '../auth/tokens';
 import { type Config } from '../config';
+import { type CampaignWorkflows } from '../temporal/campaign-workflows';
 import { type Logger } from '../logger';
-import { forbidden, unauthorized } from './errors';
+import { ApiError, forbidden, unauthorized } from './errors';
 
 export interface ApiContext {
   config: Config;
   database: AppDatabase;
   logger: Logger;
+  /** Absent when the API runs without Temporal (some tests): workflow endpoints then answer 503. */
+  campaignWorkflows?: CampaignWorkflows;
+}
+
+export function requireWorkflows(context: ApiContext): CampaignWorkflows {
+  if (!context.campaignWorkflows) throw new ApiError(503, 'workflows_unavailable', 'Campaign workflows are not configured on this server');
+  return context.campaignWorkflows;
 }
 
 interface Locals {

@@ -76,8 +76,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('starts processes through npm scripts that exist', () => {
-    // The worker service joins this list with the worker process (the campaign-workflow work).
-    for (const name of ['api']) {
+    for (const name of ['api', 'worker']) {
       const [, , script] = services[name]?.command ?? [];
       expect(packageJson.scripts).toHaveProperty(script as string);
     }

@@ -1,0 +1,38 @@
+/**
+ * All activities, built from their dependencies. Workflows see them only as types:
+ * `proxyActivities<CampaignActivities>()`. Database activities run on the campaigns task queue; Stripe activities
+ * (every activity that calls Stripe) on the rate-limited Stripe task queue.
+ */
+import { createCampaignActivities } from './campaigns';
+import { type ActivityDeps } from './deps';
+import { createNotificationActivities } from './notifications';
+import { createPayoutActivities } from './payouts';
+import { createPledgeSettlementActivities } from './pledge-settlement';
+import { createRefundActivities } from './refunds';
+
+export function createDatabaseActivities(deps: ActivityDeps) {
+  const settlement = createPledgeSettlementActivities(deps);
+  return {
+    ...createCampaignActivities(deps),
+    ...createNotificationActivities(deps),
+    markPledgeErrored: settlement.markPledgeErrored,
+    dropPledge: settlement.dropPledge,
+    remindCreatorToOnboard: createPayoutActivities(deps).remindCreatorToOnboard,
+  };
+}
+
+export function createStripeActivities(deps: ActivityDeps) {
+  const settlement = createPledgeSettlementActivities(deps);
+  const payouts = createPayoutActivities(deps);
+  return {
+    capturePledge: settlement.capturePledge,
+    releasePledge: settlement.releasePledge,
+    ...createRefundActivities(deps),
+    payoutReadiness: payouts.payoutReadiness,
+    sendPayout: payouts.sendPayout,
+  };
+}
+
+export type DatabaseActivities = ReturnType<typeof createDatabaseActivities>;
+export type StripeActivities = ReturnType<typeof createStripeActivities>;
+export type { ActivityDeps } from './deps';

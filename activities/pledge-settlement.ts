@@ -1,0 +1,236 @@
+/**
+ * Stripe activities that settle one pledge: capture the hold, or charge the saved card off-session when there is
+ * no valid hold; release a hold; mark a pledge errored or dropped. Money moves and its ledger entries are written
+ * in one transaction, guarded by the pledge's state, so a retried activity records nothing twice; Stripe calls
+ * carry keys from `stripeKeys`, so a retried call charges nobody twice.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import type Stripe from 'stripe';
+import { sql } from 'kysely';
+import { type Pledge } from '../db/schema';
+import { recordLedgerEntries } from '../src/ledger/ledger';
+import { fromMinorUnits } from '../src/money';
+import { enqueueNotifications } from '../src/notifications/outbox';
+import { stripeKeys } from '../src/payments/idempotency-keys';
+import { type ActivityDeps } from './deps';
+import { callStripe, cardFailure, toActivityFailure } from './stripe-failures';
+
+export interface CaptureResult {
+  pledgeId: string;
+  amountCaptured: number;
+  processingFee: number;
+  paymentIntentId: string;
+  /** How the money was collected: the original hold, or an off-session charge of the saved card. */
+  method: 'hold' | 'off_session';
+}
+
+const EXPAND_CHARGE = ['latest_charge.balance_transaction'];
+
+function chargeOf(intent: Stripe.PaymentIntent): { chargeId: string; fee: number; balanceTransactionId: string } {
+  const charge = intent.latest_charge;
+  if (!charge || typeof charge === 'string') throw new Error(`PaymentIntent ${intent.id} has no expanded charge`);
+  const balance = charge.balance_transaction;
+  if (!balance || typeof balance === 'string') throw new Error(`charge ${charge.id} has no expanded balance transaction`);
+  return { chargeId: charge.id, fee: balance.fee, balanceTransactionId: balance.id };
+}
+
+export function createPledgeSettlementActivities({ database, stripe, config }: ActivityDeps) {
+  const db = database.db;
+
+  async function loadPledge(pledgeId: string) {
+    return db
+      .selectFrom('pledges')
+      .innerJoin('users', 'users.id', 'pledges.backer_id')
+      .innerJoin('campaigns', 'campaigns.id', 'pledges.campaign_id')
+      .selectAll('pledges')
+      .select(['users.stripe_customer_id', 'campaigns.title as campaign_title'])
+      .where('pledges.id', '=', pledgeId)
+      .executeTakeFirstOrThrow();
+  }
+
+  /** Records a successful collection: pledge captured, capture and processing-fee ledger entries, one transaction. */
+  async function recordCapture(pledge: Pledge, intent: Stripe.PaymentIntent, method: CaptureResult['method']): Promise<CaptureResult> {
+    const { chargeId, fee, balanceTransactionId } = chargeOf(intent);
+    const amount = intent.amount_received;
+    await database.transaction(async (trx) => {
+      const updated = await trx
+        .updateTable('pledges')
+        .set({
+          status: 'captured',
+          amount_captured: amount,
+          processing_fee: fee,
+          payment_intent_id: intent.id,
+          captured_at: new Date(),
+          updated_at: new Date(),
+          failure_code: null,
+          failure_message: null,
+        })
+        .where('id', '=', pledge.id)
+        .where('status', 'in', ['authorized', 'errored'])
+        .executeTakeFirst();
+      if (updated.numUpdatedRows === 0n) return; // recorded by an earlier attempt
+      await recordLedgerEntries(trx, [
+        { campaignId: pledge.campaign_id, pledgeId: pledge.id, kind: 'capture', amount, currency: pledge.currency, stripeObjectId: chargeId },
+        { campaignId: pledge.campaign_id, pledgeId: pledge.id, kind: 'processing_fee', amount: fee, currency: pledge.currency, stripeObjectId: balanceTransactionId },
+      ]);
+    });
+    return { pledgeId: pledge.id, amountCaptured: amount, processingFee: fee, paymentIntentId: intent.id, method };
+  }
+
+  return {
+    /**
+     * Collects an authorized or errored pledge. `attempt` is the settlement attempt (1 for the first, +1 each time
+     * the backer supplies a new card): it names the off-session charge's idempotency key, so activity retries of
+     * one attempt are one request to Stripe, and a new attempt after a definitive decline is a new request.
+     */
+    async capturePledge(input: { pledgeId: string; attempt: number }): Promise<CaptureResult> {
+      const pledge = await loadPledge(input.pledgeId);
+      if (pledge.status === 'captured' && pledge.payment_intent_id) {
+        const intent = await callStripe(() => stripe.paymentIntents.retrieve(pledge.payment_intent_id!, { expand: EXPAND_CHARGE }));
+        return { pledgeId: pledge.id, amountCaptured: pledge.amount_captured, processingFee: pledge.processing_fee, paymentIntentId: intent.id, method: 'hold' };
+      }
+      if (pledge.status !== 'authorized' && pledge.status !== 'errored') {
+        throw ApplicationFailure.create({ type: 'PledgeNotCapturable', message: `pledge is ${pledge.status}`, nonRetryable: true });
+      }
+      await db
+        .updateTable('pledges')
+        .set({ settlement_attempts: sql`greatest(settlement_attempts, ${input.attempt})` })
+        .where('id', '=', pledge.id)
+        .execute();
+
+      // The hold, if there is one and Stripe has not cancelled it (holds lapse after 7 days).
+      if (pledge.payment_intent_id && input.attempt === 1) {
+        const hold = await callStripe(() => stripe.paymentIntents.retrieve(pledge.payment_intent_id!, { expand: EXPAND_CHARGE }));
+        if (hold.status === 'succeeded') return recordCapture(pledge, hold, 'hold'); // captured, response lost
+        if (hold.status === 'requires_capture') {
+          try {
+            const captured = await stripe.paymentIntents.capture(
+              hold.id,
+              { expand: EXPAND_CHARGE },
+              { idempotencyKey: stripeKeys.pledgeCapture(pledge.id) },
+            );
+            return recordCapture(pledge, captured, 'hold');
+          } catch (error) {
+            // The hold lapsed between our read and the capture: fall through to the saved card.
+            if (!isUnexpectedState(error)) throw toActivityFailure(error);
+          }
+        }
+      }
+
+      if (!pledge.payment_method_id || !pledge.stripe_customer_id) {
+        throw cardFailure({ code: 'no_saved_payment_method', message: 'No saved card to charge' });
+      }
+      const intent = await callStripe(() =>
+        stripe.paymentIntents.create(
+          {
+            amount: pledge.amount,
+            currency: pledge.currency.toLowerCase(),
+            customer: pledge.stripe_customer_id!,
+            payment_method: pledge.payment_method_id!,
+            off_session: true,
+            confirm: true,
+            transfer_group: pledge.campaign_id,
+            metadata: { pledge_id: pledge.id, campaign_id: pledge.campaign_id, attempt: String(input.attempt) },
+            expand: EXPAND_CHARGE,
+          },
+          { idempotencyKey: stripeKeys.pledgeCharge(pledge.id, input.attempt) },
+        ),
+      );
+      if (intent.status !== 'succeeded') {
+        // An off-session confirmation that needs the customer (3-D Secure) is a failure the backer must fix.
+        throw cardFailure({ code: 'authentication_required', message: 'The card needs authentication', paymentIntentId: intent.id });
+      }
+      return recordCapture(pledge, intent, 'off_session');
+    },
+
+    /** Cancels a hold (or simply stops holding a saved card) and frees the pledge's reward unit. */
+    async releasePledge(input: { pledgeId: string }): Promise<void> {
+      const pledge = await loadPledge(input.pledgeId);
+      if (pledge.status !== 'authorized') return;
+      if (pledge.payment_intent_id) {
+        const hold = await callStripe(() => stripe.paymentIntents.retrieve(pledge.payment_intent_id!));
+        if (hold.status === 'requires_capture' || hold.status === 'requires_payment_method' || hold.status === 'requires_confirmation' || hold.status === 'requires_action') {
+          await callStripe(() =>
+            stripe.paymentIntents.cancel(hold.id, { cancellation_reason: 'abandoned' }, { idempotencyKey: stripeKeys.pledgeRelease(pledge.id) }),
+          );
+        }
+      }
+      await database.transaction(async (trx) => {
+        const released = await trx
+          .updateTable('pledges')
+          .set({ status: 'released', released_at: new Date(), updated_at: new Date() })
+          .where('id', '=', pledge.id)
+          .where('status', '=', 'authorized')
+          .executeTakeFirst();
+        if (released.numUpdatedRows > 0n && pledge.reward_id) {
+          await trx.updateTable('rewards').set({ claimed_qty: sql`claimed_qty - 1` }).where('id', '=', pledge.reward_id).execute();
+        }
+      });
+    },
+
+    /** The charge failed: the backer is told how to fix it before `graceEndsAt`. */
+    async markPledgeErrored(input: { pledgeId: string; code: string; message: string; graceEndsAt: string; attempt: number }): Promise<void> {
+      const pledge = await loadPledge(input.pledgeId);
+      await database.transaction(async (trx) => {
+        await trx
+          .updateTable('pledges')
+          .set({
+            status: 'errored',
+            failure_code: input.code,
+            failure_message: input.message,
+            errored_at: new Date(),
+            grace_ends_at: new Date(input.graceEndsAt),
+            updated_at: new Date(),
+          })
+          .where('id', '=', pledge.id)
+          .where('status', 'in', ['authorized', 'errored'])
+          .execute();
+        await enqueueNotifications(trx, [
+          {
+            recipientId: pledge.backer_id,
+            template: 'payment_failed',
+            payload: {
+              pledgeId: pledge.id,
+              campaignTitle: pledge.campaign_title,
+              amount: fromMinorUnits(pledge.amount, pledge.currency),
+              currency: pledge.currency,
+              reason: input.message,
+              graceEndsAt: input.graceEndsAt,
+              fixUrl: `${config.http.publicUrl}/pledges/${pledge.id}/payment-method`,
+            },
+            dedupeKey: `pledge-${pledge.id}-payment-failed-${input.attempt}`,
+          },
+        ]);
+      });
+    },
+
+    /** The grace window passed without a working card: the pledge is dropped and its reward unit freed. */
+    async dropPledge(input: { pledgeId: string }): Promise<void> {
+      const pledge = await loadPledge(input.pledgeId);
+      await database.transaction(async (trx) => {
+        const dropped = await trx
+          .updateTable('pledges')
+          .set({ status: 'dropped', dropped_at: new Date(), updated_at: new Date() })
+          .where('id', '=', pledge.id)
+          .where('status', 'in', ['authorized', 'errored'])
+          .executeTakeFirst();
+        if (dropped.numUpdatedRows === 0n) return;
+        if (pledge.reward_id) {
+          await trx.updateTable('rewards').set({ claimed_qty: sql`claimed_qty - 1` }).where('id', '=', pledge.reward_id).execute();
+        }
+        await enqueueNotifications(trx, [
+          {
+            recipientId: pledge.backer_id,
+            template: 'pledge_dropped',
+            payload: { pledgeId: pledge.id, campaignTitle: pledge.campaign_title, amount: fromMinorUnits(pledge.amount, pledge.currency), currency: pledge.currency },
+            dedupeKey: `pledge-${pledge.id}-dropped`,
+          },
+        ]);
+      });
+    },
+  };
+}
+
+function isUnexpectedState(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: string }).code === 'payment_intent_unexpected_state';
+}

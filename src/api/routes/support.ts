@@ -1,0 +1,45 @@
+/** Support staff's tools: refunds, full or partial, carried out by the campaign's workflow. */
+import { Router } from 'express';
+import { z } from 'zod';
+import { toMinorUnits } from '../../money';
+import { requestRefund } from '../../refunds/request-refund';
+import { type ApiContext, requireRole, requireWorkflows } from '../context';
+import { invalidField, notFound } from '../errors';
+
+export const pledgeIdParams = z.object({ id: z.uuid() });
+export const refundBody = z.object({
+  amount: z.string().optional(),
+  reason: z.string().trim().min(3).max(500),
+});
+
+export function supportRoutes(context: ApiContext): Router {
+  const db = context.database.db;
+  const router = Router();
+
+  router.post('/pledges/:id/refunds', async (req, res) => {
+    const staff = requireRole(res, 'support');
+    const { id } = pledgeIdParams.parse(req.params);
+    const body = refundBody.parse(req.body);
+    const workflows = requireWorkflows(context);
+    const pledge = await db.selectFrom('pledges').select(['currency']).where('id', '=', id).executeTakeFirst();
+    if (!pledge) throw notFound('Pledge');
+    let amount: number | undefined;
+    if (body.amount !== undefined) {
+      try {
+        amount = toMinorUnits(body.amount, pledge.currency);
+      } catch (error) {
+        throw invalidField('amount', (error as Error).message);
+      }
+    }
+    const { refund, campaignId } = await requestRefund(context.database, {
+      pledgeId: id,
+      ...(amount === undefined ? {} : { amount }),
+      reason: body.reason,
+      requestedBy: staff.id,
+    });
+    await workflows.refund(campaignId, refund.id);
+    res.status(202).json({ refundId: refund.id, status: refund.status });
+  });
+
+  return router;
+}

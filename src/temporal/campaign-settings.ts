@@ -1,0 +1,18 @@
+import { type CampaignSettings } from '../../workflows/messages';
+import { type Config } from '../config';
+
+const DAY = 24 * 60 * 60 * 1000;
+
+/** The rules a campaign is published under, taken from configuration once and kept by its workflow. */
+export function campaignSettings(config: Config): CampaignSettings {
+  return {
+    graceWindowMs: config.campaigns.graceWindowMs,
+    payoutDelayMs: config.campaigns.payoutDelayMs,
+    refundWindowMs: config.campaigns.refundWindowMs,
+    settlementWindowSize: config.temporal.settlementWindowSize,
+    settlementPageSize: config.temporal.settlementPageSize,
+    stripeTaskQueue: config.temporal.stripeTaskQueue,
+    onboardingReminderIntervalMs: 3 * DAY,
+    fundsRetryIntervalMs: DAY,
+  };
+}

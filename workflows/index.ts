@@ -1,0 +1,4 @@
+/** Every workflow the worker registers (the bundle's entry point). */
+export { campaignWorkflow } from './campaign';
+export { settlePledgeWorkflow } from './settle-pledge';
+export { notificationOutboxWorkflow } from './notification-outbox';

@@ -1,0 +1,88 @@
+/**
+ * Signals, queries and the shapes they carry: one definition that the workflows register and the API sends, so a
+ * renamed signal cannot silently stop reaching its workflow.
+ */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { type Outcome } from '../src/rules/outcome';
+
+export type CampaignPhase = 'scheduled' | 'active' | 'settling' | 'paying_out' | 'refund_window' | 'done';
+
+/** Support asks for a refund; the API has already written the refund row (amount checked against what is left). */
+export const refundPledgeSignal = defineSignal<[{ refundId: string }]>('refundPledge');
+/** Creator or ops cancel a campaign before its deadline. */
+export const cancelCampaignSignal = defineSignal<[{ reason: string; requestedBy: string }]>('cancelCampaign');
+/** Ops: retry every errored or stuck pledge settlement now, without waiting for the backer. */
+export const retrySettlementSignal = defineSignal('retrySettlement');
+/** The creator's Connect account changed (webhook `account.updated`): a waiting payout checks again. */
+export const connectAccountUpdatedSignal = defineSignal('connectAccountUpdated');
+
+/** The backer saved a new card for an errored pledge: sent by the API to the pledge's settlement workflow. */
+export const paymentMethodUpdatedSignal = defineSignal('paymentMethodUpdated');
+/** Sent by the campaign workflow to a waiting settlement when ops ask for a retry. */
+export const retryPledgeSettlementSignal = defineSignal('retryPledgeSettlement');
+
+export type PledgeReportKind = 'captured' | 'released' | 'refunded' | 'dropped' | 'errored' | 'stuck';
+/** A settlement child tells its campaign what happened to its pledge; final kinds end its part in settlement. */
+export interface PledgeReport {
+  pledgeId: string;
+  kind: PledgeReportKind;
+  /** Minor units collected (captured) or returned (refunded). */
+  amount?: number;
+}
+export const pledgeSettledSignal = defineSignal<[PledgeReport]>('pledgeSettled');
+
+export interface SettlementCounts {
+  captured: number;
+  released: number;
+  refunded: number;
+  dropped: number;
+  /** Waiting for the backer to fix their card, within the grace window. */
+  errored: number;
+  /** Failed for a reason that is not the backer's (e.g. Stripe unreachable for an hour): waiting for ops. */
+  stuck: number;
+  inFlight: number;
+}
+
+export interface CampaignState {
+  campaignId: string;
+  phase: CampaignPhase;
+  outcome: Outcome | null;
+  cancelReason: string | null;
+  totals: { pledged: number; backers: number; captured: number; refunded: number };
+  pledges: SettlementCounts;
+  payout: { state: 'waiting' | 'account_not_ready' | 'funds_pending' | 'paid' | 'nothing_to_pay'; amount: number | null; transferId: string | null } | null;
+  failedRefunds: string[];
+}
+export const campaignStateQuery = defineQuery<CampaignState>('campaignState');
+
+export interface PledgeSettlementState {
+  pledgeId: string;
+  action: 'capture' | 'release' | 'refund';
+  status: 'settling' | 'errored' | 'stuck' | PledgeReportKind;
+  attempt: number;
+  graceEndsAt: string | null;
+  lastError: string | null;
+}
+export const pledgeSettlementStateQuery = defineQuery<PledgeSettlementState>('pledgeSettlementState');
+
+/** Settings fixed when the campaign is published, so a later configuration change does not alter its rules. */
+export interface CampaignSettings {
+  graceWindowMs: number;
+  payoutDelayMs: number;
+  refundWindowMs: number;
+  settlementWindowSize: number;
+  settlementPageSize: number;
+  stripeTaskQueue: string;
+  /** How often a creator whose account cannot receive the payout is reminded. */
+  onboardingReminderIntervalMs: number;
+  /** How long to wait before asking Stripe again when funds are not yet available. */
+  fundsRetryIntervalMs: number;
+}
+
+export function campaignWorkflowId(campaignId: string): string {
+  return `campaign-${campaignId}`;
+}
+
+export function pledgeSettlementWorkflowId(campaignId: string, pledgeId: string): string {
+  return `${campaignWorkflowId(campaignId)}/pledge-${pledgeId}`;
+}
