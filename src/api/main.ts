@@ -4,20 +4,26 @@ import { AppDatabase } from '../../db/database';
 import { runCli } from '../cli/run';
 import { loadConfig } from '../config';
 import { createLogger } from '../logger';
-import { createApp } from './app';
+import { CampaignWorkflows } from '../temporal/campaign-workflows';
+import { connectTemporalClient } from '../temporal/connection';
+import { startApiServer } from './server';
 
 runCli(async () => {
   const config = loadConfig();
   const logger = createLogger(config.logLevel, 'api');
   const database = new AppDatabase({ connectionString: config.database.url, poolSize: config.database.poolSize, applicationName: 'crowdfund-api' });
-  const app = createApp({ config, database, logger });
-  const server = app.listen(config.http.port, config.http.host);
-  await once(server, 'listening');
-  logger.info({ url: `http://${config.http.host}:${config.http.port}` }, 'API listening');
+  const temporal = config.temporal.address ? await connectTemporalClient(config.temporal.address, config.temporal.namespace) : undefined;
+  if (!temporal) logger.warn('TEMPORAL_ADDRESS is not set: publishing, cancelling and refunds answer 503');
+  const api = await startApiServer(
+    { config, database, logger, ...(temporal ? { campaignWorkflows: new CampaignWorkflows(temporal.client, config) } : {}) },
+    config.http.host,
+    config.http.port,
+  );
+  logger.info({ url: api.url }, 'API listening');
 
   const signal = await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
   logger.info({ signal }, 'shutting down: finishing in-flight requests');
-  server.closeIdleConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await api.close();
+  await temporal?.close();
   await database.close();
 });
