@@ -8,5 +8,6 @@ module.exports = {
   maxWorkers: 2,
   reporters: ['default', '<rootDir>/test/helpers/summary-reporter.js'],
   testTimeout: 60_000,
+  setupFiles: ['<rootDir>/test/helpers/jest-setup.ts'],
   modulePathIgnorePatterns: ['<rootDir>/dist/'],
 };

@@ -1,0 +1,73 @@
+/**
+ * Task queues with long polls. A poll takes a waiting task at once or parks until one arrives or its deadline
+ * nears (then it answers empty, as the real server does). Tasks that went stale while queued (their run closed,
+ * their attempt timed out) are skipped. A poller whose call was cancelled gives its task back with `requeue`.
+ */
+export interface Poll<T> {
+  promise: Promise<T | undefined>;
+  cancel(): void;
+}
+
+interface Waiter<T> {
+  finish(task: T | undefined): void;
+}
+
+export class TaskQueue<T> {
+  private readonly tasks: T[] = [];
+  private readonly waiters: Waiter<T>[] = [];
+
+  constructor(private readonly isValid: (task: T) => boolean = () => true) {}
+
+  get backlog(): number {
+    return this.tasks.length;
+  }
+
+  offer(task: T): void {
+    if (!this.isValid(task)) return;
+    const waiter = this.waiters.shift();
+    if (waiter) waiter.finish(task);
+    else this.tasks.push(task);
+  }
+
+  /** Puts back a task a cancelled poller took, ahead of the others. */
+  requeue(task: T): void {
+    if (!this.isValid(task)) return;
+    const waiter = this.waiters.shift();
+    if (waiter) waiter.finish(task);
+    else this.tasks.unshift(task);
+  }
+
+  remove(predicate: (task: T) => boolean): void {
+    for (let i = this.tasks.length - 1; i >= 0; i--) if (predicate(this.tasks[i]!)) this.tasks.splice(i, 1);
+  }
+
+  poll(maxWaitMs: number): Poll<T> {
+    while (this.tasks.length > 0) {
+      const task = this.tasks.shift()!;
+      if (this.isValid(task)) return { promise: Promise.resolve(task), cancel: () => undefined };
+    }
+    let done = false;
+    let resolve!: (task: T | undefined) => void;
+    const promise = new Promise<T | undefined>((r) => (resolve = r));
+    const waiter: Waiter<T> = {
+      finish: (task) => {
+        if (done) {
+          if (task !== undefined) this.requeue(task);
+          return;
+        }
+        done = true;
+        clearTimeout(timer);
+        const index = this.waiters.indexOf(waiter);
+        if (index >= 0) this.waiters.splice(index, 1);
+        resolve(task);
+      },
+    };
+    const timer = setTimeout(() => waiter.finish(undefined), Math.max(maxWaitMs, 0));
+    this.waiters.push(waiter);
+    return { promise, cancel: () => waiter.finish(undefined) };
+  }
+
+  drainPolls(): void {
+    for (const waiter of [...this.waiters]) waiter.finish(undefined);
+  }
+}

@@ -1,0 +1,532 @@
+/**
+ * The Temporal stand-in's gRPC front end: WorkflowService, OperatorService (search attributes), TestService (the
+ * virtual clock) and Health, built by reflection from the protobuf root @temporalio/proto ships. Methods it does
+ * not implement answer UNIMPLEMENTED, which the SDK treats as "feature absent".
+ */
+/* eslint-disable @typescript-eslint/no-explicit-any -- protobuf messages are reflected at run time */
+import * as grpc from '@grpc/grpc-js';
+import { Clock } from './clock';
+import { AlreadyStarted, answerQuery, Engine, type QueryTaskRef, type WorkflowTaskRef } from './engine';
+import {
+  decodeToken,
+  durationMs,
+  failedPrecondition,
+  invalidArgument,
+  type Msg,
+  notFound,
+  num,
+  protoRoot,
+  RpcError,
+  timestamp,
+  timestampMs,
+} from './proto';
+import { type Run, Status } from './run';
+import { parseVisibilityQuery } from './visibility';
+
+export const INDEXED_VALUE_TYPES: Record<string, number> = {
+  Text: 1,
+  Keyword: 2,
+  Int: 3,
+  Double: 4,
+  Bool: 5,
+  Datetime: 6,
+  KeywordList: 7,
+};
+
+/** The custom search attributes Temporal's dev server registers by default. */
+const DEV_SERVER_SEARCH_ATTRIBUTES: Record<string, string> = {
+  CustomKeywordField: 'Keyword',
+  CustomStringField: 'Text',
+  CustomTextField: 'Text',
+  CustomIntField: 'Int',
+  CustomDoubleField: 'Double',
+  CustomBoolField: 'Bool',
+  CustomDatetimeField: 'Datetime',
+};
+
+export interface TemporalStandinOptions {
+  /** 0 or absent: a free port. */
+  port?: number;
+  host?: string;
+  /** Virtual time that jumps over idle periods (the test server); off: real time (the dev server). */
+  timeSkipping?: boolean;
+  /** Extra search attributes, name -> type (Keyword, Text, Int, Double, Bool, Datetime, KeywordList). */
+  searchAttributes?: Record<string, string>;
+  logLevel?: 'quiet' | 'debug';
+}
+
+export interface RunningTemporalStandin {
+  address: string;
+  port: number;
+  engine: Engine;
+  close(): Promise<void>;
+}
+
+type Handler = (request: Msg, call: grpc.ServerUnaryCall<Msg, Msg>) => Msg | Promise<Msg>;
+
+const MAX_MESSAGE = 128 * 1024 * 1024;
+
+export async function startTemporalStandin(options: TemporalStandinOptions = {}): Promise<RunningTemporalStandin> {
+  const timeSkipping = options.timeSkipping ?? false;
+  // The test server starts with time skipping locked; the SDK unlocks it while it waits for a result.
+  const clock = new Clock(timeSkipping, timeSkipping ? 1 : 0);
+  const searchAttributes = new Map<string, number>();
+  for (const [name, type] of Object.entries({ ...DEV_SERVER_SEARCH_ATTRIBUTES, ...options.searchAttributes })) {
+    const value = INDEXED_VALUE_TYPES[type];
+    if (value === undefined) throw new Error(`unknown search attribute type ${type} for ${name}`);
+    searchAttributes.set(name, value);
+  }
+  const log = options.logLevel === 'debug' ? (message: string) => process.stderr.write(`[temporal-standin] ${message}\n`) : () => undefined;
+  const engine = new Engine(clock, searchAttributes, log);
+  engine.namespace('default');
+
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': MAX_MESSAGE,
+    'grpc.max_send_message_length': MAX_MESSAGE,
+  });
+  addService(server, 'temporal.api.workflowservice.v1.WorkflowService', workflowService(engine), log);
+  addService(server, 'temporal.api.operatorservice.v1.OperatorService', operatorService(engine), log);
+  addService(server, 'temporal.api.testservice.v1.TestService', testService(clock), log);
+  addService(server, 'grpc.health.v1.Health', { Check: () => ({ status: 1 }) }, log);
+
+  const host = options.host ?? '127.0.0.1';
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${host}:${options.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+  );
+  return {
+    address: `${host}:${port}`,
+    port,
+    engine,
+    close: () =>
+      new Promise<void>((resolve) => {
+        engine.shutdown();
+        clock.close();
+        server.tryShutdown(() => resolve());
+        setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 1000).unref();
+      }),
+  };
+}
+
+function addService(server: grpc.Server, serviceName: string, handlers: Record<string, Handler>, log: (message: string) => void): void {
+  const service = protoRoot.lookupService(serviceName);
+  const definition: Record<string, grpc.MethodDefinition<Msg, Msg>> = {};
+  const implementation: grpc.UntypedServiceImplementation = {};
+  for (const [name, method] of Object.entries(service.methods)) {
+    method.resolve();
+    const request = method.resolvedRequestType!;
+    const response = method.resolvedResponseType!;
+    const streaming = Boolean(method.requestStream || method.responseStream);
+    definition[name] = {
+      path: `/${service.fullName.replace(/^\./, '')}/${name}`,
+      requestStream: Boolean(method.requestStream),
+      responseStream: Boolean(method.responseStream),
+      requestSerialize: (message: Msg) => Buffer.from(request.encode(message).finish()),
+      requestDeserialize: (bytes: Buffer) => request.decode(bytes),
+      responseSerialize: (message: Msg) => Buffer.from(response.encode(message).finish()),
+      responseDeserialize: (bytes: Buffer) => response.decode(bytes),
+    };
+    const handler = handlers[name];
+    if (streaming || !handler) {
+      implementation[name] = (call: grpc.ServerUnaryCall<Msg, Msg>, callback?: grpc.sendUnaryData<Msg>) => {
+        const error = { code: grpc.status.UNIMPLEMENTED, details: `unknown method ${name}: not implemented by the Temporal stand-in` };
+        if (callback) callback(error as grpc.ServiceError);
+        else (call as unknown as grpc.ServerWritableStream<Msg, Msg>).destroy(Object.assign(new Error(error.details), error));
+      };
+      continue;
+    }
+    implementation[name] = (call: grpc.ServerUnaryCall<Msg, Msg>, callback: grpc.sendUnaryData<Msg>) => {
+      Promise.resolve()
+        .then(() => handler(call.request, call))
+        .then(
+          (result) => callback(null, result),
+          (error: unknown) => {
+            if (error instanceof RpcError) {
+              log(`${name} -> ${grpc.status[error.code]}: ${error.message}`);
+              callback({ code: error.code, details: error.message, metadata: error.metadata } as grpc.ServiceError);
+            } else {
+              process.stderr.write(`[temporal-standin] ${name} failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+              callback({ code: grpc.status.INTERNAL, details: error instanceof Error ? error.message : String(error) } as grpc.ServiceError);
+            }
+          },
+        );
+    };
+  }
+  server.addService(definition, implementation);
+}
+
+/** How long a long poll may wait: under the caller's deadline, at most a minute. */
+function pollWaitMs(call: grpc.ServerUnaryCall<Msg, Msg>, cap = 60_000): number {
+  const deadline = call.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : Number(deadline);
+  if (!Number.isFinite(at)) return cap;
+  return Math.max(Math.min(at - Date.now() - 1_000, cap), 0);
+}
+
+function onCancel(call: grpc.ServerUnaryCall<Msg, Msg>, cancel: () => void): void {
+  call.on('cancelled', cancel);
+}
+
+function workflowService(engine: Engine): Record<string, Handler> {
+  const startOptions = (request: Msg) => ({
+    namespace: request.namespace as string,
+    workflowId: request.workflowId as string,
+    workflowType: request.workflowType,
+    taskQueue: request.taskQueue?.name as string,
+    input: request.input,
+    header: request.header,
+    memo: request.memo,
+    searchAttributes: request.searchAttributes,
+    identity: request.identity as string,
+    ...(durationMs(request.workflowTaskTimeout) ? { workflowTaskTimeoutMs: durationMs(request.workflowTaskTimeout)! } : {}),
+    ...(durationMs(request.workflowRunTimeout) ? { workflowRunTimeoutMs: durationMs(request.workflowRunTimeout)! } : {}),
+    ...(durationMs(request.workflowExecutionTimeout) ? { workflowExecutionTimeoutMs: durationMs(request.workflowExecutionTimeout)! } : {}),
+    retryPolicy: request.retryPolicy,
+    requestId: request.requestId as string,
+  });
+  const validateStart = (request: Msg) => {
+    if (!request.workflowId) throw invalidArgument('WorkflowId is not set on request.');
+    if (!request.workflowType?.name) throw invalidArgument('WorkflowType is not set on request.');
+    if (!request.taskQueue?.name) throw invalidArgument('TaskQueue is not set on request.');
+  };
+  const withAlreadyStartedDetails = (error: unknown): never => {
+    if (error instanceof AlreadyStarted) {
+      // The client reads WorkflowExecutionAlreadyStartedFailure from the status details.
+      const failureType = protoRoot.lookupType('temporal.api.errordetails.v1.WorkflowExecutionAlreadyStartedFailure');
+      const statusType = protoRoot.lookupType('google.rpc.Status');
+      const details = statusType.encode({
+        code: grpc.status.ALREADY_EXISTS,
+        message: error.message,
+        details: [{ type_url: 'type.googleapis.com/temporal.api.errordetails.v1.WorkflowExecutionAlreadyStartedFailure', value: failureType.encode({ startRequestId: '', runId: error.runId }).finish() }],
+      }).finish();
+      error.metadata.set('grpc-status-details-bin', Buffer.from(details));
+    }
+    throw error;
+  };
+
+  return {
+    GetSystemInfo: () => ({
+      serverVersion: '1.24.0-standin',
+      capabilities: {
+        signalAndQueryHeader: true,
+        internalErrorDifferentiation: true,
+        activityFailureIncludeHeartbeat: true,
+        supportsSchedules: false,
+        encodedFailureAttributes: true,
+        buildIdBasedVersioning: false,
+        upsertMemo: true,
+        eagerWorkflowStart: false,
+        sdkMetadata: true,
+        countGroupByExecutionStatus: false,
+        nexus: false,
+      },
+    }),
+
+    DescribeNamespace: (request) => {
+      const namespace = engine.namespace((request.namespace as string) || 'default');
+      return {
+        namespaceInfo: { name: namespace.name, state: 1, id: namespace.id, description: 'Temporal stand-in namespace', capabilities: {} },
+        config: { workflowExecutionRetentionTtl: { seconds: 86_400 } },
+        isGlobalNamespace: false,
+      };
+    },
+    RegisterNamespace: (request) => {
+      engine.namespace(request.namespace as string);
+      return {};
+    },
+    ListNamespaces: () => ({
+      namespaces: [...engine.namespaces.values()].map((namespace) => ({ namespaceInfo: { name: namespace.name, state: 1, id: namespace.id } })),
+    }),
+
+    StartWorkflowExecution: (request) => {
+      validateStart(request);
+      try {
+        const { run, started } = engine.startWorkflow(startOptions(request), {
+          reuse: request.workflowIdReusePolicy as number,
+          conflict: request.workflowIdConflictPolicy as number,
+        });
+        return { runId: run.runId, started };
+      } catch (error) {
+        return withAlreadyStartedDetails(error);
+      }
+    },
+
+    SignalWithStartWorkflowExecution: (request) => {
+      validateStart(request);
+      const current = engine.currentRun(request.namespace as string, request.workflowId as string);
+      if (current?.open) {
+        engine.signal(current, request);
+        return { runId: current.runId, started: false };
+      }
+      try {
+        const { run } = engine.startWorkflow(
+          { ...startOptions(request), signal: { name: request.signalName as string, input: request.signalInput, header: request.header, identity: request.identity as string } },
+          { reuse: request.workflowIdReusePolicy as number, conflict: 1 },
+        );
+        return { runId: run.runId, started: true };
+      } catch (error) {
+        return withAlreadyStartedDetails(error);
+      }
+    },
+
+    SignalWorkflowExecution: (request) => {
+      const run = engine.findOpenRun(request.namespace as string, request.workflowExecution);
+      engine.signal(run, request);
+      return {};
+    },
+
+    RequestCancelWorkflowExecution: (request) => {
+      const run = engine.findOpenRun(request.namespace as string, request.workflowExecution);
+      engine.requestCancel(run, request.reason as string, request.identity as string);
+      return {};
+    },
+
+    TerminateWorkflowExecution: (request) => {
+      const run = engine.findOpenRun(request.namespace as string, request.workflowExecution);
+      engine.terminate(run, request.reason as string, request.identity as string, request.details);
+      return {};
+    },
+
+    QueryWorkflow: async (request) => {
+      const run = engine.findRun(request.namespace as string, request.execution);
+      const rejectCondition = request.queryRejectCondition as number;
+      if ((rejectCondition === 2 && !run.open) || (rejectCondition === 3 && run.status !== Status.Completed && !run.open)) {
+        return { queryRejected: { status: run.status } };
+      }
+      return engine.query(run, request);
+    },
+
+    DescribeWorkflowExecution: (request) => engine.describe(engine.findRun(request.namespace as string, request.execution)),
+
+    GetWorkflowExecutionHistory: async (request, call) => {
+      const run = engine.findRun(request.namespace as string, request.execution);
+      const closeOnly = request.historyEventFilterType === 2;
+      const pageSize = num(request.maximumPageSize) || 1000;
+      const token = request.nextPageToken && (request.nextPageToken as Uint8Array).length ? JSON.parse(Buffer.from(request.nextPageToken).toString()) : { from: 1 };
+      const waitMs = pollWaitMs(call, 20_000);
+      if (closeOnly) {
+        if (run.open && request.waitNewEvent) await run.waitForHistory(waitMs).then(async () => (run.open ? waitClosed(run, call, waitMs) : undefined));
+        if (run.open) return { history: { events: [] }, nextPageToken: Buffer.from(JSON.stringify(token)) };
+        return { history: { events: [run.closeEvent] } };
+      }
+      let events = run.history.slice(token.from - 1, token.from - 1 + pageSize);
+      if (events.length === 0 && request.waitNewEvent && run.open) {
+        await run.waitForHistory(waitMs);
+        events = run.history.slice(token.from - 1, token.from - 1 + pageSize);
+      }
+      const next = token.from + events.length;
+      const more = next <= run.history.length || (request.waitNewEvent && run.open);
+      return { history: { events }, nextPageToken: more && events.length > 0 ? Buffer.from(JSON.stringify({ from: next })) : request.waitNewEvent && run.open ? Buffer.from(JSON.stringify({ from: next })) : Buffer.alloc(0) };
+    },
+
+    ListWorkflowExecutions: (request) => listRuns(engine, request),
+    ScanWorkflowExecutions: (request) => listRuns(engine, request),
+    CountWorkflowExecutions: (request) => {
+      const matches = parseVisibilityQuery(request.query as string);
+      return { count: engine.allRuns(request.namespace as string).filter(matches).length };
+    },
+    GetSearchAttributes: () => ({ keys: Object.fromEntries(engine.namespace('default').searchAttributes) }),
+
+    PollWorkflowTaskQueue: async (request, call) => {
+      const queueName = request.taskQueue?.name as string;
+      const fromSticky = request.taskQueue?.kind === 2;
+      const queue = engine.workflowQueue(request.namespace as string, queueName);
+      for (;;) {
+        const poll = queue.poll(pollWaitMs(call));
+        onCancel(call, poll.cancel);
+        const task = await poll.promise;
+        if (!task) return {};
+        if (call.cancelled) {
+          queue.requeue(task);
+          return {};
+        }
+        if (task.kind === 'query') {
+          if (!engine.pendingLegacyQueries.has(task.query.id)) continue;
+          return engine.startQueryTask(task as QueryTaskRef);
+        }
+        const ref = task as WorkflowTaskRef;
+        if (!ref.run.open || ref.run.wft.state !== 'scheduled') continue;
+        return engine.startWorkflowTask(ref, request.identity as string, fromSticky);
+      }
+    },
+
+    RespondWorkflowTaskCompleted: (request) => {
+      const token = decodeToken(request.taskToken);
+      const run = engine.workflowTaskRun(token.namespace, token.runId, token.id as number, token.attempt);
+      engine.completeWorkflowTask(run, request);
+      return {};
+    },
+
+    RespondWorkflowTaskFailed: (request) => {
+      const token = decodeToken(request.taskToken);
+      const run = engine.workflowTaskRun(token.namespace, token.runId, token.id as number, token.attempt);
+      engine.failWorkflowTask(run, request.cause as number, request.failure, request.identity as string);
+      return {};
+    },
+
+    RespondQueryTaskCompleted: (request) => {
+      const token = decodeToken(request.taskToken);
+      const pending = engine.pendingLegacyQueries.get(String(token.id));
+      if (!pending) throw notFound('query not found');
+      engine.pendingLegacyQueries.delete(String(token.id));
+      answerQuery(pending.query, request.completedType === 1 ? { answer: request.queryResult } : { error: (request.errorMessage as string) || 'query failed' });
+      return {};
+    },
+
+    PollActivityTaskQueue: async (request, call) => {
+      const queue = engine.activityQueue(request.namespace as string, request.taskQueue?.name as string);
+      for (;;) {
+        const poll = queue.poll(pollWaitMs(call));
+        onCancel(call, poll.cancel);
+        const task = await poll.promise;
+        if (!task) return {};
+        if (call.cancelled) {
+          queue.requeue(task);
+          return {};
+        }
+        const activity = task.run.activities.get(task.scheduledEventId);
+        if (!task.run.open || activity?.state !== 'scheduled' || activity.attempt !== task.attempt) continue;
+        return engine.startActivityTask(task, request.identity as string);
+      }
+    },
+
+    RecordActivityTaskHeartbeat: (request) => {
+      const { run, activity } = activityByToken(engine, request.taskToken);
+      return engine.heartbeat(run, activity, request.details);
+    },
+    RecordActivityTaskHeartbeatById: (request) => {
+      const { run, activity } = activityById(engine, request);
+      return engine.heartbeat(run, activity, request.details);
+    },
+    RespondActivityTaskCompleted: (request) => {
+      const { run, activity } = activityByToken(engine, request.taskToken);
+      engine.completeActivity(run, activity, request.result, request.identity as string);
+      return {};
+    },
+    RespondActivityTaskCompletedById: (request) => {
+      const { run, activity } = activityById(engine, request);
+      engine.completeActivity(run, activity, request.result, request.identity as string);
+      return {};
+    },
+    RespondActivityTaskFailed: (request) => {
+      const { run, activity } = activityByToken(engine, request.taskToken);
+      engine.failActivity(run, activity, request.failure, request.identity as string, request.lastHeartbeatDetails);
+      return {};
+    },
+    RespondActivityTaskFailedById: (request) => {
+      const { run, activity } = activityById(engine, request);
+      engine.failActivity(run, activity, request.failure, request.identity as string, request.lastHeartbeatDetails);
+      return {};
+    },
+    RespondActivityTaskCanceled: (request) => {
+      const { run, activity } = activityByToken(engine, request.taskToken);
+      engine.cancelActivityReported(run, activity, request.details, request.identity as string);
+      return {};
+    },
+    RespondActivityTaskCanceledById: (request) => {
+      const { run, activity } = activityById(engine, request);
+      engine.cancelActivityReported(run, activity, request.details, request.identity as string);
+      return {};
+    },
+
+    ShutdownWorker: (request) => {
+      const sticky = request.stickyTaskQueue as string;
+      if (sticky) {
+        for (const namespace of engine.namespaces.values()) {
+          for (const run of namespace.runs.values()) if (run.sticky?.queue === sticky) run.sticky = undefined;
+        }
+        engine.workflowQueue(request.namespace as string, sticky).drainPolls();
+      }
+      return {};
+    },
+    ResetStickyTaskQueue: (request) => {
+      const run = engine.findRun(request.namespace as string, request.execution);
+      run.sticky = undefined;
+      return {};
+    },
+    DescribeTaskQueue: () => ({ pollers: [] }),
+  };
+}
+
+/** Waits until the run closes, or the long poll's time is up. */
+async function waitClosed(run: Run, call: grpc.ServerUnaryCall<Msg, Msg>, waitMs: number): Promise<void> {
+  const until = Date.now() + waitMs;
+  while (run.open && !call.cancelled && Date.now() < until) await run.waitForHistory(until - Date.now());
+}
+
+function listRuns(engine: Engine, request: Msg): Msg {
+  const matches = parseVisibilityQuery(request.query as string);
+  const runs = engine
+    .allRuns(request.namespace as string)
+    .filter(matches)
+    .sort((a, b) => b.startTime - a.startTime || (a.runId < b.runId ? -1 : 1));
+  const pageSize = num(request.pageSize) || 1000;
+  const offset = request.nextPageToken && (request.nextPageToken as Uint8Array).length ? Number(Buffer.from(request.nextPageToken).toString()) : 0;
+  const page = runs.slice(offset, offset + pageSize);
+  const next = offset + page.length;
+  return { executions: page.map((run) => engine.executionInfo(run)), nextPageToken: next < runs.length ? Buffer.from(String(next)) : Buffer.alloc(0) };
+}
+
+function activityByToken(engine: Engine, taskToken: Uint8Array) {
+  const token = decodeToken(taskToken);
+  if (token.kind !== 'activity') throw notFound('not an activity task token');
+  const run = engine.namespace(token.namespace).runs.get(token.runId);
+  if (!run) throw notFound('workflow run not found');
+  return { run, activity: engine.activityFor(run, token.id as number, token.attempt) };
+}
+
+function activityById(engine: Engine, request: Msg) {
+  const run = engine.findOpenRun(request.namespace as string, { workflowId: request.workflowId, runId: request.runId });
+  return { run, activity: engine.activityById(run, request.activityId as string) };
+}
+
+function operatorService(engine: Engine): Record<string, Handler> {
+  return {
+    AddSearchAttributes: (request) => {
+      const namespace = engine.namespace((request.namespace as string) || 'default');
+      for (const [name, type] of Object.entries((request.searchAttributes ?? {}) as Record<string, number>)) namespace.searchAttributes.set(name, type);
+      return {};
+    },
+    RemoveSearchAttributes: (request) => {
+      const namespace = engine.namespace((request.namespace as string) || 'default');
+      for (const name of (request.searchAttributes ?? []) as string[]) namespace.searchAttributes.delete(name);
+      return {};
+    },
+    ListSearchAttributes: (request) => {
+      const namespace = engine.namespace((request.namespace as string) || 'default');
+      return {
+        customAttributes: Object.fromEntries(namespace.searchAttributes),
+        systemAttributes: { WorkflowId: 2, WorkflowType: 2, RunId: 2, ExecutionStatus: 2, StartTime: 6, CloseTime: 6, TaskQueue: 2 },
+        storageSchema: {},
+      };
+    },
+  };
+}
+
+function testService(clock: Clock): Record<string, Handler> {
+  const sleepUntil = (at: number) => new Promise<Msg>((resolve) => clock.schedule(at, () => resolve({})));
+  return {
+    GetCurrentTime: () => ({ time: timestamp(clock.now()) }),
+    LockTimeSkipping: () => {
+      clock.lockExternal();
+      return {};
+    },
+    UnlockTimeSkipping: () => {
+      if (!clock.unlockExternal()) throw failedPrecondition('time skipping is not locked');
+      return {};
+    },
+    UnlockTimeSkippingWithSleep: (request) => {
+      const wake = sleepUntil(clock.now() + (durationMs(request.duration) ?? 0)).then((reply) => {
+        clock.lockExternal();
+        return reply;
+      });
+      if (!clock.unlockExternal()) throw failedPrecondition('time skipping is not locked');
+      return wake;
+    },
+    Sleep: (request) => sleepUntil(clock.now() + (durationMs(request.duration) ?? 0)),
+    SleepUntil: (request) => sleepUntil(timestampMs(request.timestamp) ?? clock.now()),
+  };
+}
+

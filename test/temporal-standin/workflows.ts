@@ -1,0 +1,183 @@
+/** Test-only workflows that exercise each feature of the Temporal stand-in through the real SDK. */
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  executeChild,
+  getExternalWorkflowHandle,
+  isCancellation,
+  ParentClosePolicy,
+  patched,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  sleep,
+  startChild,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type * as activities from './activities';
+
+const { greet, failTimes, slow, heartbeating, alwaysFails } = proxyActivities<typeof activities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '50 milliseconds', maximumInterval: '100 milliseconds' },
+});
+const { greet: greetLocally } = proxyLocalActivities<typeof activities>({ startToCloseTimeout: '5 seconds' });
+
+export async function helloWorkflow(name: string): Promise<string> {
+  return greet(name);
+}
+
+export async function sleepyWorkflow(ms: number): Promise<number> {
+  const started = Date.now();
+  await sleep(ms);
+  return Date.now() - started;
+}
+
+export async function retryWorkflow(failures: number): Promise<number> {
+  return failTimes(failures, workflowInfo().workflowId);
+}
+
+export async function nonRetryableWorkflow(): Promise<string> {
+  try {
+    await alwaysFails('NotRetryable');
+    return 'no failure';
+  } catch (error) {
+    return (error as { cause?: { type?: string } }).cause?.type ?? 'unknown';
+  }
+}
+
+export async function timeoutWorkflow(): Promise<string> {
+  const { slow: slowWithTimeout } = proxyActivities<typeof activities>({
+    startToCloseTimeout: '200 milliseconds',
+    retry: { maximumAttempts: 2, initialInterval: '10 milliseconds' },
+  });
+  try {
+    await slowWithTimeout(2_000);
+    return 'finished';
+  } catch (error) {
+    return `${(error as Error).name}:${(error as { cause?: { timeoutType?: number } }).cause?.timeoutType}`;
+  }
+}
+
+export async function heartbeatCancelWorkflow(): Promise<string> {
+  const { heartbeating: beat } = proxyActivities<typeof activities>({ startToCloseTimeout: '20 seconds', heartbeatTimeout: '2 seconds' });
+  try {
+    await CancellationScope.cancellable(async () => {
+      const promise = beat(50);
+      await sleep(300);
+      CancellationScope.current().cancel();
+      await promise;
+    });
+    return 'not cancelled';
+  } catch (error) {
+    return isCancellation(error) ? 'cancelled' : `other: ${(error as Error).message}`;
+  }
+}
+
+export const addSignal = defineSignal<[number]>('add');
+export const finishSignal = defineSignal('finish');
+export const totalQuery = defineQuery<number>('total');
+
+export async function counterWorkflow(): Promise<number> {
+  let total = 0;
+  let finished = false;
+  setHandler(addSignal, (value) => {
+    total += value;
+  });
+  setHandler(finishSignal, () => {
+    finished = true;
+  });
+  setHandler(totalQuery, () => total);
+  await condition(() => finished);
+  return total;
+}
+
+export async function childWorkflow(value: number): Promise<number> {
+  if (value < 0) throw ApplicationFailure.nonRetryable('negative', 'NegativeValue');
+  await sleep(10);
+  return value * 2;
+}
+
+export async function parentWorkflow(values: number[]): Promise<number[]> {
+  return Promise.all(values.map((value, i) => executeChild(childWorkflow, { args: [value], workflowId: `${workflowInfo().workflowId}/child-${i}` })));
+}
+
+export async function childFailureWorkflow(): Promise<string> {
+  try {
+    await executeChild(childWorkflow, { args: [-1], workflowId: `${workflowInfo().workflowId}/child` });
+    return 'no failure';
+  } catch (error) {
+    return (error as { cause?: { type?: string } }).cause?.type ?? 'unknown';
+  }
+}
+
+export async function abandonedChildParentWorkflow(): Promise<string> {
+  const child = await startChild(counterWorkflow, { workflowId: `${workflowInfo().workflowId}/abandoned`, parentClosePolicy: ParentClosePolicy.ABANDON });
+  return child.workflowId;
+}
+
+export async function signalOtherWorkflow(targetId: string, value: number): Promise<void> {
+  await getExternalWorkflowHandle(targetId).signal(addSignal, value);
+}
+
+export async function signalMissingWorkflow(): Promise<string> {
+  try {
+    await getExternalWorkflowHandle('does-not-exist').signal(addSignal, 1);
+    return 'signalled';
+  } catch (error) {
+    return (error as Error).name;
+  }
+}
+
+export async function cancelOtherWorkflow(targetId: string): Promise<void> {
+  await getExternalWorkflowHandle(targetId).cancel();
+}
+
+export async function cancellableWorkflow(): Promise<string> {
+  try {
+    await sleep('1 day');
+    return 'slept';
+  } catch (error) {
+    if (isCancellation(error)) return 'cancelled';
+    throw error;
+  }
+}
+
+export async function continueAsNewWorkflow(iteration: number, until: number): Promise<number> {
+  if (iteration < until) await continueAsNew<typeof continueAsNewWorkflow>(iteration + 1, until);
+  return iteration;
+}
+
+export async function searchAttributesWorkflow(status: string): Promise<void> {
+  upsertSearchAttributes({ CustomKeywordField: [status] });
+  await sleep(10);
+}
+
+export async function patchedWorkflow(): Promise<string> {
+  const value = patched('new-behaviour') ? 'patched' : 'original';
+  const local = await greetLocally('local');
+  return `${value} ${local}`;
+}
+
+export async function timerCancelWorkflow(): Promise<string> {
+  let fired = false;
+  const scope = new CancellationScope();
+  const timer = scope.run(() => sleep('1 hour')).then(() => (fired = true), () => undefined);
+  await sleep(10);
+  scope.cancel();
+  await timer;
+  return fired ? 'fired' : 'cancelled';
+}
+
+export async function slowActivityWorkflow(ms: number): Promise<string> {
+  await slow(ms);
+  return 'done';
+}
+
+export async function heartbeatDetailsWorkflow(): Promise<number> {
+  return heartbeating(3);
+}
