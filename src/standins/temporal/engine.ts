@@ -3,7 +3,6 @@
  * commands a workflow task completes with, and writes the events a real Temporal server writes for them.
  * Everything here is synchronous and single-threaded, so each RPC is one atomic step.
  */
-/* eslint-disable @typescript-eslint/no-explicit-any -- protobuf messages are reflected at run time */
 import { randomUUID } from 'node:crypto';
 import { type Clock } from './clock';
 import { TaskQueue } from './matching';

@@ -203,13 +203,12 @@ export class Run {
 
   waitForHistory(timeoutMs: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, timeoutMs);
-      const self = this;
-      function done() {
+      const done = () => {
         clearTimeout(timer);
-        self.historyWaiters = self.historyWaiters.filter((waiter) => waiter !== done);
+        this.historyWaiters = this.historyWaiters.filter((waiter) => waiter !== done);
         resolve();
-      }
+      };
+      const timer = setTimeout(done, timeoutMs);
       this.historyWaiters.push(done);
     });
   }

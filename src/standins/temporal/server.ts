@@ -3,7 +3,6 @@
  * virtual clock) and Health, built by reflection from the protobuf root @temporalio/proto ships. Methods it does
  * not implement answer UNIMPLEMENTED, which the SDK treats as "feature absent".
  */
-/* eslint-disable @typescript-eslint/no-explicit-any -- protobuf messages are reflected at run time */
 import * as grpc from '@grpc/grpc-js';
 import { Clock } from './clock';
 import { AlreadyStarted, answerQuery, Engine, type QueryTaskRef, type WorkflowTaskRef } from './engine';
