@@ -129,7 +129,7 @@ export async function signalMissingWorkflow(): Promise<string> {
     await getExternalWorkflowHandle('does-not-exist').signal(addSignal, 1);
     return 'signalled';
   } catch (error) {
-    return (error as Error).name;
+    return (error as Error).message;
   }
 }
 

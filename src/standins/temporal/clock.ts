@@ -49,14 +49,18 @@ export class Clock {
     return this.schedule(this.now() + Math.max(ms, 0), callback);
   }
 
+  /** Debug tracing of lock changes (`--log-level debug`). */
+  trace?: (message: string) => void;
+
   lock(): Unlock {
     this.locks++;
+    this.trace?.(`lock -> ${this.locks} ${new Error().stack?.split('\n')[2]?.trim()}`);
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.locks--;
-      if (this.locks < 0) this.locks = 0;
+      this.trace?.(`unlock -> ${this.locks}`);
       this.arm();
     };
   }
@@ -65,16 +69,19 @@ export class Clock {
     return this.locks;
   }
 
-  /** TestService UnlockTimeSkipping: an unlock not paired with a lock of ours. */
+  /** TestService UnlockTimeSkipping: an unlock not paired with a lock of ours; refused when nothing is locked. */
   unlockExternal(): boolean {
     if (this.locks <= 0) return false;
     this.locks--;
+    this.trace?.(`external unlock -> ${this.locks}`);
     this.arm();
     return true;
   }
 
   lockExternal(): void {
     this.locks++;
+    this.trace?.(`external lock -> ${this.locks}`);
+    this.arm();
   }
 
   close(): void {
@@ -88,7 +95,9 @@ export class Clock {
     this.wakeup = undefined;
     const next = this.timers[0];
     if (!next) return;
-    if (this.timeSkipping && this.locks === 0) {
+    // The count can dip below zero when concurrent result() calls unlock against the internal locks; it balances
+    // again when they lock on return. At or below zero nothing holds time.
+    if (this.timeSkipping && this.locks <= 0) {
       // Jump on the next tick, so that work started in this one (and the locks it takes) counts first.
       this.wakeup = setTimeout(() => this.skip(), 0);
       return;

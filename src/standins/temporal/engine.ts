@@ -902,9 +902,14 @@ export class Engine {
   private initiateExternalSignal(run: Run, attributes: Msg, completedEventId: number, afterCommit: Array<() => void>): void {
     const namespace = (attributes.namespace as string) || run.namespace;
     const initiatedEventId = run.commit('signalExternalWorkflowExecutionInitiated', {
-      ...attributes,
-      namespace,
       workflowTaskCompletedEventId: completedEventId,
+      namespace,
+      workflowExecution: attributes.execution,
+      signalName: attributes.signalName,
+      input: attributes.input,
+      control: attributes.control ?? '',
+      childWorkflowOnly: attributes.childWorkflowOnly,
+      header: attributes.header,
     }).eventId as number;
     const unlock = this.clock.lock();
     afterCommit.push(() => {
@@ -951,16 +956,19 @@ export class Engine {
 
   private initiateExternalCancel(run: Run, attributes: Msg, completedEventId: number, afterCommit: Array<() => void>): void {
     const namespace = (attributes.namespace as string) || run.namespace;
+    const execution = { workflowId: attributes.workflowId as string, runId: (attributes.runId as string) ?? '' };
     const initiatedEventId = run.commit('requestCancelExternalWorkflowExecutionInitiated', {
-      ...attributes,
-      namespace,
       workflowTaskCompletedEventId: completedEventId,
+      namespace,
+      workflowExecution: execution,
+      control: attributes.control ?? '',
+      childWorkflowOnly: attributes.childWorkflowOnly,
+      reason: attributes.reason ?? '',
     }).eventId as number;
     const unlock = this.clock.lock();
     afterCommit.push(() => {
       try {
         if (!run.open) return;
-        const execution = attributes.execution as Msg;
         let target: Run | undefined;
         try {
           target = this.findOpenRun(namespace, execution);

@@ -76,6 +76,7 @@ export async function startTemporalStandin(options: TemporalStandinOptions = {})
     searchAttributes.set(name, value);
   }
   const log = options.logLevel === 'debug' ? (message: string) => process.stderr.write(`[temporal-standin] ${message}\n`) : () => undefined;
+  if (options.logLevel === 'debug') clock.trace = log;
   const engine = new Engine(clock, searchAttributes, log);
   engine.namespace('default');
 
@@ -256,7 +257,7 @@ function workflowService(engine: Engine): Record<string, Handler> {
       validateStart(request);
       const current = engine.currentRun(request.namespace as string, request.workflowId as string);
       if (current?.open) {
-        engine.signal(current, request);
+        engine.signal(current, { signalName: request.signalName, input: request.signalInput, header: request.header, identity: request.identity, requestId: request.requestId });
         return { runId: current.runId, started: false };
       }
       try {
