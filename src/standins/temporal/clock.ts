@@ -16,14 +16,24 @@ export class Clock {
   private offsetMs = 0;
   private anchorReal = Date.now();
   private anchorVirtual = Date.now();
+  /** Locks held by the server's own work: while any is held, time only moves with the wall clock. */
   private locks = 0;
+  /**
+   * Locks held by test clients through the TestService (the initial one, released while `result()` waits).
+   * Concurrent `result()` calls may take it below zero; it balances when they return.
+   */
+  private externalLocks = 0;
   private timers: Timer[] = [];
   private nextTimerId = 1;
   private wakeup: NodeJS.Timeout | undefined;
   private skipping = false;
 
-  constructor(readonly timeSkipping: boolean, initialLocks = 0) {
-    this.locks = initialLocks;
+  constructor(readonly timeSkipping: boolean, initialExternalLocks = 0) {
+    this.externalLocks = initialExternalLocks;
+  }
+
+  private get held(): boolean {
+    return this.locks > 0 || this.externalLocks > 0;
   }
 
   now(): number {
@@ -66,21 +76,18 @@ export class Clock {
   }
 
   get lockCount(): number {
-    return this.locks;
+    return this.locks + this.externalLocks;
   }
 
-  /** TestService UnlockTimeSkipping: an unlock not paired with a lock of ours; refused when nothing is locked. */
-  unlockExternal(): boolean {
-    if (this.locks <= 0) return false;
-    this.locks--;
-    this.trace?.(`external unlock -> ${this.locks}`);
+  unlockExternal(): void {
+    this.externalLocks--;
+    this.trace?.(`external unlock -> ${this.externalLocks}`);
     this.arm();
-    return true;
   }
 
   lockExternal(): void {
-    this.locks++;
-    this.trace?.(`external lock -> ${this.locks}`);
+    this.externalLocks++;
+    this.trace?.(`external lock -> ${this.externalLocks}`);
     this.arm();
   }
 
@@ -95,9 +102,7 @@ export class Clock {
     this.wakeup = undefined;
     const next = this.timers[0];
     if (!next) return;
-    // The count can dip below zero when concurrent result() calls unlock against the internal locks; it balances
-    // again when they lock on return. At or below zero nothing holds time.
-    if (this.timeSkipping && this.locks <= 0) {
+    if (this.timeSkipping && !this.held) {
       // Jump on the next tick, so that work started in this one (and the locks it takes) counts first.
       this.wakeup = setTimeout(() => this.skip(), 0);
       return;
@@ -109,7 +114,7 @@ export class Clock {
   private skip(): void {
     if (this.skipping) return;
     const next = this.timers[0];
-    if (!next || this.locks > 0) return this.arm();
+    if (!next || this.held) return this.arm();
     if (next.at > this.now()) {
       this.anchorVirtual = next.at;
       this.anchorReal = Date.now();

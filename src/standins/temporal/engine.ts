@@ -282,6 +282,7 @@ export class Engine {
     // Queries that waited for the previous task ride in this one.
     for (const query of run.waitingQueries.splice(0)) wft.queries.set(query.id, query);
     const task: WorkflowTaskRef = { kind: 'workflow', run, scheduledEventId, attempt: wft.attempt };
+    this.log(`wft scheduled ${run.workflowId} #${scheduledEventId} ${run.sticky ? `sticky ${run.sticky.queue}` : 'normal'}`);
     if (run.sticky) {
       const sticky = run.sticky;
       this.workflowQueue(run.namespace, sticky.queue).offer(task);
@@ -301,6 +302,7 @@ export class Engine {
   /** A poller takes a workflow task: write WorkflowTaskStarted and build the poll response. */
   startWorkflowTask(task: WorkflowTaskRef, identity: string, fromSticky: boolean): Msg {
     const run = task.run;
+    this.log(`wft started ${run.workflowId} #${task.scheduledEventId} ${fromSticky ? 'sticky' : 'normal'}`);
     const wft = run.wft;
     wft.cancelStickyFallback?.();
     const startedEventId = run.commit('workflowTaskStarted', {
@@ -357,6 +359,7 @@ export class Engine {
 
   completeWorkflowTask(run: Run, request: Msg): void {
     const wft = run.wft;
+    this.log(`wft completed ${run.workflowId} #${wft.scheduledEventId} commands ${(request.commands ?? []).map((c: Msg) => c.commandType).join(',')}`);
     const commands: Msg[] = request.commands ?? [];
     for (const [id, result] of Object.entries((request.queryResults ?? {}) as Record<string, Msg>)) {
       const query = wft.queries.get(id);
@@ -408,6 +411,7 @@ export class Engine {
 
   failWorkflowTask(run: Run, cause: number, failure: Msg | undefined, identity: string | undefined, countsAsAttempt = true): void {
     const wft = run.wft;
+    this.log(`wft failed ${run.workflowId} #${wft.scheduledEventId} cause ${cause}: ${failure?.message ?? ''}`);
     run.commit('workflowTaskFailed', {
       scheduledEventId: wft.scheduledEventId,
       startedEventId: wft.startedEventId,
