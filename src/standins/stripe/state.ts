@@ -1,0 +1,639 @@
+/**
+ * The Stripe stand-in's state and the behaviour of each resource, in Stripe's own object shapes (the `stripe`
+ * package's types). One instance per stand-in; its clock moves only when a test says so.
+ */
+import { randomBytes } from 'node:crypto';
+import type Stripe from 'stripe';
+import { decideCharge, decideSetup, TEST_CARDS, type CardBehaviour, type ChargeDecision } from './cards';
+import { invalidRequest, missing, StripeApiError, unexpectedState } from './errors';
+
+type Params = Record<string, unknown>;
+
+const HOLD_DAYS = 7;
+const DAY = 86_400;
+
+/** Stripe's minimum charge amounts and zero-decimal currencies (https://docs.stripe.com/currencies). */
+const MINIMUMS: Record<string, number> = { usd: 50, eur: 50, gbp: 30, cad: 50, aud: 50, nzd: 50, chf: 50, sek: 300, nok: 300, dkk: 250, pln: 200, czk: 1500, sgd: 50, hkd: 400, mxn: 1000, jpy: 50 };
+
+export interface FeeRule {
+  percentBps: number;
+  fixed: number;
+}
+
+export interface StoredPaymentMethod {
+  object: Stripe.PaymentMethod;
+  behaviour: CardBehaviour;
+  /** Saved for off-session use with any authentication done (SetupIntent or setup_future_usage). */
+  setUp: boolean;
+}
+
+export function newId(prefix: string): string {
+  return `${prefix}_${randomBytes(12).toString('base64url').replace(/[-_]/g, 'x')}`;
+}
+
+export class StripeState {
+  nowSeconds = Math.floor(Date.now() / 1000);
+  readonly customers = new Map<string, Stripe.Customer>();
+  readonly paymentMethods = new Map<string, StoredPaymentMethod>();
+  readonly setupIntents = new Map<string, Stripe.SetupIntent>();
+  readonly paymentIntents = new Map<string, Stripe.PaymentIntent>();
+  readonly charges = new Map<string, Stripe.Charge>();
+  readonly balanceTransactions = new Map<string, Stripe.BalanceTransaction>();
+  readonly refunds = new Map<string, Stripe.Refund>();
+  readonly accounts = new Map<string, Stripe.Account>();
+  readonly accountLinks = new Map<string, { account: string; returnUrl: string }>();
+  readonly transfers = new Map<string, Stripe.Transfer>();
+  readonly events: Stripe.Event[] = [];
+  readonly webhookEndpoints = new Map<string, Stripe.WebhookEndpoint & { secret: string }>();
+  onEvent: (event: Stripe.Event) => void = () => undefined;
+
+  constructor(
+    readonly baseUrl: () => string,
+    readonly fee: FeeRule = { percentBps: 290, fixed: 30 },
+  ) {}
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Events
+
+  emit(type: string, object: { id?: string }): void {
+    const event = {
+      id: newId('evt'),
+      object: 'event',
+      api_version: '2026-10-28.endive',
+      created: this.nowSeconds,
+      data: { object: structuredClone(object) },
+      livemode: false,
+      pending_webhooks: this.webhookEndpoints.size,
+      request: { id: null, idempotency_key: null },
+      type,
+    } as unknown as Stripe.Event;
+    this.events.unshift(event);
+    this.onEvent(event);
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Customers and payment methods
+
+  createCustomer(params: Params): Stripe.Customer {
+    const customer = {
+      id: newId('cus'),
+      object: 'customer',
+      created: this.nowSeconds,
+      email: (params.email as string) ?? null,
+      name: (params.name as string) ?? null,
+      metadata: (params.metadata as Record<string, string>) ?? {},
+      livemode: false,
+      invoice_settings: { custom_fields: null, default_payment_method: null, footer: null, rendering_options: null },
+    } as unknown as Stripe.Customer;
+    this.customers.set(customer.id, customer);
+    this.emit('customer.created', customer);
+    return customer;
+  }
+
+  customer(id: string): Stripe.Customer {
+    const customer = this.customers.get(id);
+    if (!customer) throw missing('customer', id, 'customer');
+    return customer;
+  }
+
+  updateCustomer(id: string, params: Params): Stripe.Customer {
+    const customer = this.customer(id);
+    if (params.email !== undefined) customer.email = params.email as string;
+    if (params.name !== undefined) customer.name = params.name as string;
+    if (params.metadata) customer.metadata = { ...customer.metadata, ...(params.metadata as Record<string, string>) };
+    this.emit('customer.updated', customer);
+    return customer;
+  }
+
+  /** A real PaymentMethod id, or one of Stripe's test ids, which (as on Stripe) creates a new PaymentMethod. */
+  paymentMethod(idOrTestId: string, param = 'payment_method'): StoredPaymentMethod {
+    const existing = this.paymentMethods.get(idOrTestId);
+    if (existing) return existing;
+    const card = TEST_CARDS[idOrTestId];
+    if (!card) throw missing('payment_method', idOrTestId, param);
+    const object = {
+      id: newId('pm'),
+      object: 'payment_method',
+      type: 'card',
+      created: this.nowSeconds,
+      customer: null,
+      livemode: false,
+      metadata: {},
+      billing_details: { address: null, email: null, name: null, phone: null },
+      card: { brand: card.brand, last4: card.last4, exp_month: 12, exp_year: 2034, funding: 'credit', country: 'US' },
+    } as unknown as Stripe.PaymentMethod;
+    const stored = { object, behaviour: card.behaviour, setUp: card.behaviour === 'setup_for_off_session' };
+    this.paymentMethods.set(object.id, stored);
+    return stored;
+  }
+
+  attach(paymentMethodId: string, customerId: string): Stripe.PaymentMethod {
+    const method = this.paymentMethod(paymentMethodId);
+    this.customer(customerId);
+    if (method.object.customer && method.object.customer !== customerId) {
+      throw invalidRequest('The payment method you provided has already been attached to a customer.', 'payment_method');
+    }
+    if (method.object.customer !== customerId) {
+      method.object.customer = customerId;
+      this.emit('payment_method.attached', method.object);
+    }
+    return method.object;
+  }
+
+  detach(paymentMethodId: string): Stripe.PaymentMethod {
+    const method = this.paymentMethod(paymentMethodId);
+    if (!method.object.customer) throw invalidRequest('The payment method is not attached to a customer.', 'payment_method');
+    method.object.customer = null;
+    this.emit('payment_method.detached', method.object);
+    return method.object;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // SetupIntents
+
+  createSetupIntent(params: Params): Stripe.SetupIntent {
+    if (params.customer) this.customer(params.customer as string);
+    const intent = {
+      id: newId('seti'),
+      object: 'setup_intent',
+      created: this.nowSeconds,
+      customer: (params.customer as string) ?? null,
+      payment_method: null,
+      payment_method_types: ['card'],
+      status: 'requires_payment_method',
+      usage: (params.usage as string) ?? 'off_session',
+      metadata: (params.metadata as Record<string, string>) ?? {},
+      next_action: null,
+      last_setup_error: null,
+      livemode: false,
+    } as unknown as Stripe.SetupIntent;
+    intent.client_secret = `${intent.id}_secret_${randomBytes(8).toString('hex')}`;
+    this.setupIntents.set(intent.id, intent);
+    if (params.payment_method) {
+      intent.payment_method = this.paymentMethod(params.payment_method as string).object.id;
+      intent.status = 'requires_confirmation';
+    }
+    if (params.confirm === 'true' || params.confirm === true) return this.confirmSetupIntent(intent.id, {});
+    return intent;
+  }
+
+  setupIntent(id: string): Stripe.SetupIntent {
+    const intent = this.setupIntents.get(id);
+    if (!intent) throw missing('setup_intent', id, 'intent');
+    return intent;
+  }
+
+  confirmSetupIntent(id: string, params: Params): Stripe.SetupIntent {
+    const intent = this.setupIntent(id);
+    if (params.payment_method) intent.payment_method = this.paymentMethod(params.payment_method as string).object.id;
+    if (!intent.payment_method) throw invalidRequest('You must provide a payment_method to confirm this SetupIntent.', 'payment_method');
+    if (intent.status === 'succeeded' || intent.status === 'canceled') {
+      throw new StripeApiError(400, 'invalid_request_error', `This SetupIntent has a status of ${intent.status}.`, { code: 'setup_intent_unexpected_state' });
+    }
+    const method = this.paymentMethod(intent.payment_method as string);
+    const decision = decideSetup(method.behaviour);
+    if (decision.outcome === 'decline') {
+      intent.status = 'requires_payment_method';
+      intent.last_setup_error = { code: decision.code, decline_code: decision.declineCode, message: decision.message, type: 'card_error' } as Stripe.SetupIntent.LastSetupError;
+      this.emit('setup_intent.setup_failed', intent);
+      throw new StripeApiError(402, 'card_error', decision.message!, { code: decision.code!, decline_code: decision.declineCode!, setup_intent: intent });
+    }
+    if (decision.outcome === 'authenticate') {
+      intent.status = 'requires_action';
+      intent.next_action = { type: 'use_stripe_sdk', use_stripe_sdk: { type: 'three_d_secure_redirect', stripe_js: `${this.baseUrl()}/_standin/setup_intents/${intent.id}/authenticate` } } as unknown as Stripe.SetupIntent.NextAction;
+      this.emit('setup_intent.requires_action', intent);
+      return intent;
+    }
+    return this.succeedSetup(intent);
+  }
+
+  succeedSetup(intent: Stripe.SetupIntent): Stripe.SetupIntent {
+    const method = this.paymentMethod(intent.payment_method as string);
+    if (intent.customer) this.attach(method.object.id, intent.customer as string);
+    method.setUp = true;
+    intent.status = 'succeeded';
+    intent.next_action = null;
+    this.emit('setup_intent.succeeded', intent);
+    return intent;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // PaymentIntents, charges and balance transactions
+
+  createPaymentIntent(params: Params): Stripe.PaymentIntent {
+    const amount = Number(params.amount);
+    const currency = String(params.currency ?? '').toLowerCase();
+    if (!Number.isInteger(amount) || amount <= 0) throw invalidRequest('Invalid positive integer', 'amount');
+    if (!MINIMUMS[currency]) throw invalidRequest(`Invalid currency: ${currency}.`, 'currency');
+    if (amount < MINIMUMS[currency]!) {
+      throw invalidRequest(`Amount must be at least ${MINIMUMS[currency]} ${currency}`, 'amount', 'amount_too_small');
+    }
+    if (params.customer) this.customer(params.customer as string);
+    const intent = {
+      id: newId('pi'),
+      object: 'payment_intent',
+      amount,
+      amount_capturable: 0,
+      amount_received: 0,
+      capture_method: (params.capture_method as string) ?? 'automatic_async',
+      confirmation_method: 'automatic',
+      created: this.nowSeconds,
+      currency,
+      customer: (params.customer as string) ?? null,
+      description: (params.description as string) ?? null,
+      latest_charge: null,
+      last_payment_error: null,
+      livemode: false,
+      metadata: (params.metadata as Record<string, string>) ?? {},
+      next_action: null,
+      payment_method: null,
+      payment_method_types: ['card'],
+      setup_future_usage: (params.setup_future_usage as string) ?? null,
+      status: 'requires_payment_method',
+      transfer_group: (params.transfer_group as string) ?? null,
+      canceled_at: null,
+      cancellation_reason: null,
+    } as unknown as Stripe.PaymentIntent;
+    intent.client_secret = `${intent.id}_secret_${randomBytes(8).toString('hex')}`;
+    this.paymentIntents.set(intent.id, intent);
+    if (params.payment_method) {
+      intent.payment_method = this.paymentMethod(params.payment_method as string).object.id;
+      intent.status = 'requires_confirmation';
+    }
+    this.emit('payment_intent.created', intent);
+    if (params.confirm === 'true' || params.confirm === true) {
+      return this.confirmPaymentIntent(intent.id, { off_session: params.off_session });
+    }
+    return intent;
+  }
+
+  paymentIntent(id: string): Stripe.PaymentIntent {
+    const intent = this.paymentIntents.get(id);
+    if (!intent) throw missing('payment_intent', id, 'intent');
+    this.expireHold(intent);
+    return intent;
+  }
+
+  /** Stripe cancels an uncaptured PaymentIntent 7 days after its authorization. */
+  expireHold(intent: Stripe.PaymentIntent): void {
+    if (intent.status === 'requires_capture' && this.nowSeconds >= intent.created + HOLD_DAYS * DAY) {
+      intent.status = 'canceled';
+      intent.cancellation_reason = 'automatic';
+      intent.canceled_at = intent.created + HOLD_DAYS * DAY;
+      intent.amount_capturable = 0;
+      this.emit('payment_intent.canceled', intent);
+    }
+  }
+
+  confirmPaymentIntent(id: string, params: Params): Stripe.PaymentIntent {
+    const intent = this.paymentIntent(id);
+    if (params.payment_method) intent.payment_method = this.paymentMethod(params.payment_method as string).object.id;
+    if (!['requires_payment_method', 'requires_confirmation', 'requires_action'].includes(intent.status)) {
+      throw unexpectedState(`This PaymentIntent's status is ${intent.status}, so it cannot be confirmed.`, { payment_intent: intent });
+    }
+    if (!intent.payment_method) throw invalidRequest('You must provide a payment_method to confirm this PaymentIntent.', 'payment_method');
+    const method = this.paymentMethod(intent.payment_method as string);
+    const offSession = params.off_session === 'true' || params.off_session === true;
+    if (offSession && (!intent.customer || method.object.customer !== intent.customer)) {
+      throw invalidRequest('The provided PaymentMethod must be attached to the customer for off-session payments.', 'payment_method');
+    }
+    const decision = decideCharge(method.behaviour, { offSession, setUp: method.setUp });
+    return this.applyDecision(intent, method, decision);
+  }
+
+  private applyDecision(intent: Stripe.PaymentIntent, method: StoredPaymentMethod, decision: ChargeDecision): Stripe.PaymentIntent {
+    if (decision.outcome === 'decline') {
+      intent.status = 'requires_payment_method';
+      intent.last_payment_error = {
+        type: 'card_error',
+        code: decision.code,
+        decline_code: decision.declineCode,
+        message: decision.message,
+        payment_method: method.object,
+      } as Stripe.PaymentIntent.LastPaymentError;
+      this.emit('payment_intent.payment_failed', intent);
+      throw new StripeApiError(402, 'card_error', decision.message!, { code: decision.code!, decline_code: decision.declineCode!, payment_intent: intent });
+    }
+    if (decision.outcome === 'authenticate') {
+      intent.status = 'requires_action';
+      intent.next_action = { type: 'use_stripe_sdk', use_stripe_sdk: { type: 'three_d_secure_redirect', stripe_js: `${this.baseUrl()}/_standin/payment_intents/${intent.id}/authenticate` } } as unknown as Stripe.PaymentIntent.NextAction;
+      this.emit('payment_intent.requires_action', intent);
+      return intent;
+    }
+    return this.authorize(intent);
+  }
+
+  /** The card said yes (or 3-D Secure completed): hold the money, or collect it. */
+  authorize(intent: Stripe.PaymentIntent): Stripe.PaymentIntent {
+    const method = this.paymentMethod(intent.payment_method as string);
+    intent.next_action = null;
+    intent.last_payment_error = null;
+    if (intent.setup_future_usage && intent.customer) {
+      this.attach(method.object.id, intent.customer as string);
+      method.setUp = true;
+    }
+    const charge = this.createCharge(intent, method);
+    intent.latest_charge = charge.id;
+    if (intent.capture_method === 'manual') {
+      intent.status = 'requires_capture';
+      intent.amount_capturable = intent.amount;
+      this.emit('payment_intent.amount_capturable_updated', intent);
+      return intent;
+    }
+    return this.collect(intent, intent.amount);
+  }
+
+  private createCharge(intent: Stripe.PaymentIntent, method: StoredPaymentMethod): Stripe.Charge {
+    const charge = {
+      id: newId('ch'),
+      object: 'charge',
+      amount: intent.amount,
+      amount_captured: 0,
+      amount_refunded: 0,
+      balance_transaction: null,
+      captured: false,
+      created: this.nowSeconds,
+      currency: intent.currency,
+      customer: intent.customer,
+      livemode: false,
+      metadata: intent.metadata,
+      paid: true,
+      payment_intent: intent.id,
+      payment_method: method.object.id,
+      refunded: false,
+      status: 'succeeded',
+      transfer_group: intent.transfer_group,
+    } as unknown as Stripe.Charge;
+    this.charges.set(charge.id, charge);
+    return charge;
+  }
+
+  private collect(intent: Stripe.PaymentIntent, amount: number): Stripe.PaymentIntent {
+    const charge = this.charges.get(intent.latest_charge as string)!;
+    const method = this.paymentMethod(intent.payment_method as string);
+    const fee = Math.round((amount * this.fee.percentBps) / 10_000) + this.fee.fixed;
+    const availableOn = method.behaviour === 'available_immediately' ? this.nowSeconds : this.nowSeconds + 2 * DAY;
+    const transaction = this.balanceTransaction('charge', amount, fee, intent.currency, charge.id, availableOn);
+    charge.captured = true;
+    charge.amount_captured = amount;
+    charge.balance_transaction = transaction.id;
+    intent.amount_received = amount;
+    intent.amount_capturable = 0;
+    intent.status = 'succeeded';
+    this.emit('charge.succeeded', charge);
+    this.emit('payment_intent.succeeded', intent);
+    return intent;
+  }
+
+  balanceTransaction(type: string, amount: number, fee: number, currency: string, source: string, availableOn: number): Stripe.BalanceTransaction {
+    const transaction = {
+      id: newId('txn'),
+      object: 'balance_transaction',
+      amount,
+      available_on: availableOn,
+      created: this.nowSeconds,
+      currency,
+      description: null,
+      fee,
+      fee_details: fee ? [{ amount: fee, currency, description: 'Stripe processing fees', type: 'stripe_fee', application: null }] : [],
+      net: amount - fee,
+      reporting_category: type,
+      source,
+      status: availableOn <= this.nowSeconds ? 'available' : 'pending',
+      type,
+    } as unknown as Stripe.BalanceTransaction;
+    this.balanceTransactions.set(transaction.id, transaction);
+    return transaction;
+  }
+
+  capturePaymentIntent(id: string, params: Params): Stripe.PaymentIntent {
+    const intent = this.paymentIntent(id);
+    if (intent.status !== 'requires_capture') {
+      throw unexpectedState(`This PaymentIntent could not be captured because it has a status of ${intent.status}. Only a PaymentIntent with one of the following statuses may be captured: requires_capture.`, { payment_intent: intent });
+    }
+    const amount = params.amount_to_capture === undefined ? intent.amount : Number(params.amount_to_capture);
+    if (!Number.isInteger(amount) || amount <= 0 || amount > intent.amount) {
+      throw invalidRequest('amount_to_capture must be a positive integer no larger than the amount capturable.', 'amount_to_capture');
+    }
+    return this.collect(intent, amount);
+  }
+
+  cancelPaymentIntent(id: string, params: Params): Stripe.PaymentIntent {
+    const intent = this.paymentIntent(id);
+    if (intent.status === 'succeeded' || intent.status === 'canceled') {
+      throw unexpectedState(`You cannot cancel this PaymentIntent because it has a status of ${intent.status}.`, { payment_intent: intent });
+    }
+    intent.status = 'canceled';
+    intent.cancellation_reason = (params.cancellation_reason as Stripe.PaymentIntent.CancellationReason) ?? 'requested_by_customer';
+    intent.canceled_at = this.nowSeconds;
+    intent.amount_capturable = 0;
+    this.emit('payment_intent.canceled', intent);
+    return intent;
+  }
+
+  /** Completes 3-D Secure for an intent waiting on it (what Stripe.js does in the browser). */
+  authenticate(kind: 'payment_intents' | 'setup_intents', id: string, succeed: boolean): unknown {
+    if (kind === 'setup_intents') {
+      const intent = this.setupIntent(id);
+      if (intent.status !== 'requires_action') throw invalidRequest('This SetupIntent does not require action.');
+      if (!succeed) {
+        intent.status = 'requires_payment_method';
+        this.emit('setup_intent.setup_failed', intent);
+        return intent;
+      }
+      return this.succeedSetup(intent);
+    }
+    const intent = this.paymentIntent(id);
+    if (intent.status !== 'requires_action') throw unexpectedState('This PaymentIntent does not require action.');
+    if (!succeed) {
+      intent.status = 'requires_payment_method';
+      intent.last_payment_error = { type: 'card_error', code: 'payment_intent_authentication_failure', message: 'Authentication failed.' } as Stripe.PaymentIntent.LastPaymentError;
+      this.emit('payment_intent.payment_failed', intent);
+      return intent;
+    }
+    this.paymentMethod(intent.payment_method as string).setUp ||= Boolean(intent.setup_future_usage);
+    return this.authorize(intent);
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Refunds
+
+  createRefund(params: Params): Stripe.Refund {
+    let charge: Stripe.Charge | undefined;
+    if (params.payment_intent) {
+      const intent = this.paymentIntent(params.payment_intent as string);
+      charge = intent.latest_charge ? this.charges.get(intent.latest_charge as string) : undefined;
+      if (!charge || intent.status !== 'succeeded') throw invalidRequest('This PaymentIntent does not have a successful charge to refund.', 'payment_intent');
+    } else if (params.charge) {
+      charge = this.charges.get(params.charge as string);
+      if (!charge) throw missing('charge', params.charge as string, 'charge');
+    } else {
+      throw invalidRequest('One of the following params should be provided for this request: payment_intent or charge.');
+    }
+    const refundable = charge.amount_captured - charge.amount_refunded;
+    if (refundable <= 0) throw invalidRequest(`Charge ${charge.id} has already been refunded.`, undefined, 'charge_already_refunded');
+    const amount = params.amount === undefined ? refundable : Number(params.amount);
+    if (!Number.isInteger(amount) || amount <= 0) throw invalidRequest('Invalid positive integer', 'amount');
+    if (amount > refundable) {
+      throw invalidRequest(`Refund amount (${amount}) is greater than unrefunded amount on charge (${refundable})`, 'amount', 'amount_too_large');
+    }
+    const transaction = this.balanceTransaction('refund', -amount, 0, charge.currency, charge.id, this.nowSeconds);
+    const refund = {
+      id: newId('re'),
+      object: 'refund',
+      amount,
+      balance_transaction: transaction.id,
+      charge: charge.id,
+      created: this.nowSeconds,
+      currency: charge.currency,
+      metadata: (params.metadata as Record<string, string>) ?? {},
+      payment_intent: charge.payment_intent,
+      reason: (params.reason as string) ?? null,
+      status: 'succeeded',
+    } as unknown as Stripe.Refund;
+    this.refunds.set(refund.id, refund);
+    charge.amount_refunded += amount;
+    charge.refunded = charge.amount_refunded >= charge.amount_captured;
+    this.emit('refund.created', refund);
+    this.emit('charge.refunded', charge);
+    return refund;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Connect
+
+  createAccount(params: Params): Stripe.Account {
+    const account = {
+      id: newId('acct'),
+      object: 'account',
+      type: (params.type as string) ?? 'express',
+      country: (params.country as string) ?? 'US',
+      email: (params.email as string) ?? null,
+      charges_enabled: false,
+      payouts_enabled: false,
+      details_submitted: false,
+      capabilities: { transfers: 'inactive', card_payments: 'inactive' },
+      created: this.nowSeconds,
+      metadata: (params.metadata as Record<string, string>) ?? {},
+      default_currency: 'usd',
+    } as unknown as Stripe.Account;
+    this.accounts.set(account.id, account);
+    return account;
+  }
+
+  account(id: string): Stripe.Account {
+    const account = this.accounts.get(id);
+    if (!account) throw missing('account', id, 'account');
+    return account;
+  }
+
+  createAccountLink(params: Params): Stripe.AccountLink {
+    this.account(params.account as string);
+    const token = randomBytes(12).toString('hex');
+    this.accountLinks.set(token, { account: params.account as string, returnUrl: (params.return_url as string) ?? '' });
+    return {
+      object: 'account_link',
+      created: this.nowSeconds,
+      expires_at: this.nowSeconds + 300,
+      url: `${this.baseUrl()}/_standin/onboarding/${token}`,
+    } as Stripe.AccountLink;
+  }
+
+  /** Following an account link completes onboarding in the stand-in, as a creator finishing Stripe's form would. */
+  completeOnboarding(token: string): { returnUrl: string } {
+    const link = this.accountLinks.get(token);
+    if (!link) throw missing('account_link', token);
+    const account = this.account(link.account);
+    account.details_submitted = true;
+    account.charges_enabled = true;
+    account.payouts_enabled = true;
+    account.capabilities = { transfers: 'active', card_payments: 'active' } as Stripe.Account.Capabilities;
+    this.emit('account.updated', account);
+    return { returnUrl: link.returnUrl };
+  }
+
+  balance(): Stripe.Balance {
+    const available = new Map<string, number>();
+    const pending = new Map<string, number>();
+    for (const transaction of this.balanceTransactions.values()) {
+      const ready = transaction.available_on <= this.nowSeconds;
+      transaction.status = ready ? 'available' : 'pending';
+      const bucket = ready ? available : pending;
+      bucket.set(transaction.currency, (bucket.get(transaction.currency) ?? 0) + transaction.net);
+    }
+    const list = (bucket: Map<string, number>) => [...bucket].map(([currency, amount]) => ({ amount, currency, source_types: { card: amount } }));
+    return { object: 'balance', available: list(available), pending: list(pending), livemode: false } as unknown as Stripe.Balance;
+  }
+
+  createTransfer(params: Params): Stripe.Transfer {
+    const amount = Number(params.amount);
+    const currency = String(params.currency ?? '').toLowerCase();
+    if (!Number.isInteger(amount) || amount <= 0) throw invalidRequest('Invalid positive integer', 'amount');
+    const destination = this.account(params.destination as string);
+    if (destination.capabilities?.transfers !== 'active') {
+      throw invalidRequest(
+        'Your destination account needs to have at least one of the following capabilities enabled: transfers, crypto_transfers, legacy_payments',
+        'destination',
+        'insufficient_capabilities_for_transfer',
+      );
+    }
+    const available = this.balance().available.find((funds) => funds.currency === currency)?.amount ?? 0;
+    if (available < amount) {
+      throw invalidRequest('You have insufficient available funds in your Stripe account.', undefined, 'balance_insufficient');
+    }
+    const transfer = {
+      id: newId('tr'),
+      object: 'transfer',
+      amount,
+      amount_reversed: 0,
+      created: this.nowSeconds,
+      currency,
+      destination: destination.id,
+      livemode: false,
+      metadata: (params.metadata as Record<string, string>) ?? {},
+      reversals: { object: 'list', data: [], has_more: false, url: '' },
+      reversed: false,
+      transfer_group: (params.transfer_group as string) ?? null,
+    } as unknown as Stripe.Transfer;
+    transfer.balance_transaction = this.balanceTransaction('transfer', -amount, 0, currency, transfer.id, this.nowSeconds).id;
+    this.transfers.set(transfer.id, transfer);
+    this.emit('transfer.created', transfer);
+    return transfer;
+  }
+
+  transfer(id: string): Stripe.Transfer {
+    const transfer = this.transfers.get(id);
+    if (!transfer) throw missing('transfer', id, 'transfer');
+    return transfer;
+  }
+
+  createTransferReversal(transferId: string, params: Params): Stripe.TransferReversal {
+    const transfer = this.transfer(transferId);
+    const remaining = transfer.amount - transfer.amount_reversed;
+    const amount = params.amount === undefined ? remaining : Number(params.amount);
+    if (!Number.isInteger(amount) || amount <= 0 || amount > remaining) {
+      throw invalidRequest(`You cannot reverse more than the remaining ${remaining} of this transfer.`, 'amount');
+    }
+    const reversal = {
+      id: newId('trr'),
+      object: 'transfer_reversal',
+      amount,
+      created: this.nowSeconds,
+      currency: transfer.currency,
+      metadata: (params.metadata as Record<string, string>) ?? {},
+      transfer: transfer.id,
+    } as unknown as Stripe.TransferReversal;
+    reversal.balance_transaction = this.balanceTransaction('transfer_refund', amount, 0, transfer.currency, reversal.id, this.nowSeconds).id;
+    transfer.amount_reversed += amount;
+    transfer.reversed = transfer.amount_reversed >= transfer.amount;
+    transfer.reversals.data.unshift(reversal);
+    this.emit('transfer.reversed', transfer);
+    return reversal;
+  }
+
+  /** Moves stand-in time; holds that lapse are cancelled as Stripe would. */
+  advance(seconds: number): void {
+    this.nowSeconds += Math.max(0, Math.floor(seconds));
+    for (const intent of this.paymentIntents.values()) this.expireHold(intent);
+  }
+}
