@@ -1,0 +1,147 @@
+/**
+ * The whole platform for workflow tests: the Temporal stand-in (time skipping), the Stripe stand-in, a Postgres
+ * schema, the real activities and workers, and the API wired to the same Temporal client. Both stand-ins keep
+ * their own clocks; activities move the Stripe clock up to the workflow time they were scheduled at, so a hold
+ * placed "now" has expired when a workflow that slept 8 days captures it.
+ */
+import { join } from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { type ActivityInterceptorsFactory, bundleWorkflowCode, type Worker, type WorkflowBundle } from '@temporalio/worker';
+import { Context } from '@temporalio/activity';
+import type Stripe from 'stripe';
+import { type Express } from 'express';
+import { createApp } from '../../src/api/app';
+import { type ApiContext } from '../../src/api/context';
+import { type Config, loadConfig } from '../../src/config';
+import { createLogger } from '../../src/logger';
+import { type MailMessage, type Mailer } from '../../src/notifications/mailer';
+import { CampaignWorkflows } from '../../src/temporal/campaign-workflows';
+import { createWorkers, workflowsPath } from '../../src/worker/workers';
+import { createNotificationActivities } from '../../activities/notifications';
+import { CAMPAIGN_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
+import { createTestDatabase, TEST_DATABASE_URL, type TestDatabase } from './db';
+import { startTestStripe, TEST_STRIPE_KEY, type TestStripe } from './stripe';
+
+const TEMPORAL_STANDIN = join(__dirname, '..', '..', 'dist', 'src', 'standins', 'temporal', 'bin.js');
+
+/** Bundled once per test file and shared by every worker of that file. */
+let bundle: Promise<WorkflowBundle> | undefined;
+export function workflowBundle(): Promise<WorkflowBundle> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: silentLogger });
+  return bundle;
+}
+
+const silentLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: (message: string, meta?: Record<string, unknown>) => console.error(message, meta),
+};
+
+export interface TestPlatform {
+  env: TestWorkflowEnvironment;
+  config: Config;
+  testDb: TestDatabase;
+  stripe: Stripe;
+  testStripe: TestStripe;
+  mail: MailMessage[];
+  app: Express;
+  workflows: CampaignWorkflows;
+  /** Runs the workers until `work` settles (or until `stop()` is called on them). */
+  runWorkers<T>(work: () => Promise<T>): Promise<T>;
+  newWorkers(): Promise<Worker[]>;
+  /** Drains the notification outbox through the delivery activity (the outbox workflow is not run in tests). */
+  deliverMail(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export async function createTestPlatform(env: Record<string, string> = {}): Promise<TestPlatform> {
+  const temporal = process.env.TEMPORAL_ADDRESS
+    ? await TestWorkflowEnvironment.createFromExistingServer({ address: process.env.TEMPORAL_ADDRESS })
+    : await TestWorkflowEnvironment.createTimeSkipping({
+        server: {
+          executable: { type: 'existing-path', path: TEMPORAL_STANDIN },
+          extraArgs: Object.entries(CAMPAIGN_SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
+        },
+      });
+  const testStripe = await startTestStripe({ maxNetworkRetries: 3 });
+  const testDb = await createTestDatabase();
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    DATABASE_URL: TEST_DATABASE_URL,
+    LOG_LEVEL: 'error',
+    STRIPE_SECRET_KEY: TEST_STRIPE_KEY,
+    STRIPE_API_BASE: testStripe.url,
+    TEMPORAL_TASK_QUEUE: `campaigns-${testDb.schema}`,
+    TEMPORAL_STRIPE_TASK_QUEUE: `stripe-${testDb.schema}`,
+    STRIPE_ACTIVITIES_PER_SECOND: '100',
+    ...env,
+  });
+  const stripe = testStripe.stripe;
+  const mail: MailMessage[] = [];
+  const mailer: Mailer = { send: async (message) => void mail.push(message), close: () => undefined };
+
+  // The Stripe stand-in's clock follows the workflow clock (it never goes back).
+  let stripeAdvancedMs = 0;
+  let syncing: Promise<void> = Promise.resolve();
+  const syncStripeClock = (workflowTimeMs: number) => {
+    // One at a time, so concurrent activities do not each add the same gap.
+    syncing = syncing.then(async () => {
+      const behind = workflowTimeMs - (Date.now() + stripeAdvancedMs);
+      if (behind <= 1_000) return;
+      stripeAdvancedMs += behind;
+      await testStripe.advanceClock(Math.floor(behind / 1000));
+    });
+    return syncing;
+  };
+  const clockInterceptor: ActivityInterceptorsFactory = (ctx: Context) => ({
+    inbound: {
+      async execute(input, next) {
+        await syncStripeClock(ctx.info.currentAttemptScheduledTimestampMs);
+        return next(input);
+      },
+    },
+  });
+
+  const deps = { database: testDb.database, stripe, config, mailer };
+  const newWorkers = async () =>
+    createWorkers({
+      connection: temporal.nativeConnection,
+      namespace: config.temporal.namespace,
+      taskQueue: config.temporal.taskQueue,
+      stripeTaskQueue: config.temporal.stripeTaskQueue,
+      stripeActivitiesPerSecond: config.temporal.stripeActivitiesPerSecond,
+      deps,
+      workflows: { workflowBundle: await workflowBundle() },
+      overrides: { interceptors: { activity: [clockInterceptor] }, shutdownGraceTime: '1 second' },
+    });
+
+  const workflows = new CampaignWorkflows(temporal.client, config);
+  const context: ApiContext = { config, database: testDb.database, logger: createLogger('silent'), campaignWorkflows: workflows };
+
+  return {
+    env: temporal,
+    config,
+    testDb,
+    stripe,
+    testStripe,
+    mail,
+    app: createApp(context),
+    workflows,
+    newWorkers,
+    deliverMail: () => createNotificationActivities(deps).deliverNotifications({ limit: 10_000 }),
+    async runWorkers(work) {
+      const workers = await newWorkers();
+      const done = work();
+      await Promise.all(workers.map((worker) => worker.runUntil(done.catch(() => undefined))));
+      return done;
+    },
+    async close() {
+      await testDb.drop();
+      await testStripe.close();
+      await temporal.teardown();
+    },
+  };
+}

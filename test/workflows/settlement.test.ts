@@ -1,0 +1,169 @@
+/**
+ * The campaign workflow end to end on the Temporal stand-in (time skipping through real durations), with the real
+ * activities against Postgres and the Stripe stand-in: each financing model's outcome, cancellation, and a hold
+ * that lapsed before the deadline. Every scenario ends with the ledger reconciled to the minor unit.
+ */
+import request from 'supertest';
+import { computePayout } from '../../src/rules/payout';
+import { reconcileCampaign } from '../../src/reconciliation/reconcile';
+import { campaignStateQuery } from '../../workflows/messages';
+import { campaignRow, createCampaign, createUser, days, placePledge, pledgeRow } from '../helpers/campaign-fixtures';
+import { createTestPlatform, type TestPlatform } from '../helpers/platform';
+
+let p: TestPlatform;
+beforeAll(async () => {
+  p = await createTestPlatform();
+});
+afterAll(() => p.close());
+
+async function publish(campaignId: string, creator: { auth: Record<string, string> }) {
+  const response = await request(p.app).post(`/api/campaigns/${campaignId}/publish`).set(creator.auth).expect(202);
+  expect(response.body.workflowId).toBe(`campaign-${campaignId}`);
+  return p.env.client.workflow.getHandle(response.body.workflowId as string);
+}
+
+async function expectBalanced(campaignId: string) {
+  const report = await reconcileCampaign(p.testDb.database.db, campaignId, p.stripe);
+  expect(report.checks.filter((check) => !check.ok)).toEqual([]);
+  expect(report.balanced).toBe(true);
+  return report;
+}
+
+/** Every Stripe capture and charge was requested once per pledge (retries replay the same idempotency key). */
+async function expectNoDoubleCharges() {
+  const log = await p.testStripe.requests();
+  const captures = log.filter((r) => /\/capture$/.test(r.path) && r.status === 200 && !r.replayed).map((r) => r.path);
+  expect(new Set(captures).size).toBe(captures.length);
+  const charges = log.filter((r) => r.path === '/v1/payment_intents' && r.idempotencyKey?.includes('-charge-') && r.status === 200 && !r.replayed).map((r) => r.idempotencyKey);
+  expect(new Set(charges).size).toBe(charges.length);
+}
+
+test('all-or-nothing, funded: holds are captured at the deadline and the creator is paid the net after the payout delay', async () => {
+  const creator = await createUser(p, { connect: 'onboarded' });
+  const campaign = await createCampaign(p, creator, { model: 'aon', goal: 10_000, durationMs: days(5) });
+  await p.runWorkers(async () => {
+    const handle = await publish(campaign.id, creator);
+    const pledges = await Promise.all([4_000, 5_000, 3_000].map((amount) => placePledge(p, campaign, { amount, style: 'hold' })));
+    await p.env.sleep(days(6));
+    const settled = await handle.query(campaignStateQuery);
+    expect(settled).toMatchObject({ phase: 'paying_out', outcome: 'funded', totals: { pledged: 12_000, backers: 3, captured: 12_000 } });
+    expect(settled.pledges).toMatchObject({ captured: 3, inFlight: 0, errored: 0 });
+    for (const { pledge } of pledges) expect((await pledgeRow(p, pledge.id)).status).toBe('captured');
+    expect((await campaignRow(p, campaign.id)).status).toBe('funded');
+
+    await p.env.sleep(days(15));
+    const paid = await handle.query(campaignStateQuery);
+    expect(paid.payout).toMatchObject({ state: 'paid' });
+    const fees = pledges.length * 30 + Math.round((12_000 * 290) / 10_000);
+    const expected = computePayout({ captured: 12_000, refunded: 0, processingFees: fees, platformFeeBps: 600 });
+    expect(paid.payout?.amount).toBe(expected.transfer);
+    const transfer = await p.stripe.transfers.retrieve(paid.payout!.transferId!);
+    expect(transfer).toMatchObject({ amount: expected.transfer, destination: creator.accountId, transfer_group: campaign.id });
+
+    const description = await handle.describe();
+    expect(description.searchAttributes).toMatchObject({ CampaignStatus: ['paid_out'], CampaignId: [campaign.id], CampaignModel: ['aon'] });
+    const report = await expectBalanced(campaign.id);
+    expect(report.breakdown).toMatchObject({ netCollected: 12_000, transferred: expected.transfer, commission: 720, held: 0 });
+  });
+  await expectNoDoubleCharges();
+});
+
+test('all-or-nothing, failed: the goal is missed, every hold is released and nobody pays', async () => {
+  const creator = await createUser(p, { connect: 'onboarded' });
+  const campaign = await createCampaign(p, creator, { model: 'aon', goal: 100_000, durationMs: days(3) });
+  const result = await p.runWorkers(async () => {
+    const handle = await publish(campaign.id, creator);
+    const { pledge } = await placePledge(p, campaign, { amount: 2_500, style: 'hold' });
+    const state = await handle.result();
+    const row = await pledgeRow(p, pledge.id);
+    expect(row.status).toBe('released');
+    expect((await p.stripe.paymentIntents.retrieve(row.payment_intent_id!)).status).toBe('canceled');
+    return state;
+  });
+  expect(result).toMatchObject({ phase: 'done', outcome: 'failed', payout: null, pledges: { released: 1, captured: 0 } });
+  expect((await campaignRow(p, campaign.id)).status).toBe('failed');
+  const report = await expectBalanced(campaign.id);
+  expect(report.breakdown.netCollected).toBe(0);
+  await p.deliverMail();
+  expect(p.mail.some((message) => message.subject.includes('did not reach its goal'))).toBe(true);
+});
+
+test('keep-it-all: pledges charged at pledge time are kept whatever the total, and paid out', async () => {
+  const creator = await createUser(p, { connect: 'onboarded' });
+  const campaign = await createCampaign(p, creator, { model: 'kia', goal: 1_000_000, durationMs: days(10) });
+  const state = await p.runWorkers(async () => {
+    await publish(campaign.id, creator);
+    await placePledge(p, campaign, { amount: 1_999, style: 'charge' });
+    await placePledge(p, campaign, { amount: 10_001, style: 'charge' });
+    return p.env.client.workflow.getHandle(`campaign-${campaign.id}`).result();
+  });
+  expect(state).toMatchObject({ outcome: 'funded', phase: 'done', payout: { state: 'paid' } });
+  const fees = 30 + Math.round((1_999 * 290) / 10_000) + 30 + Math.round((10_001 * 290) / 10_000);
+  expect(state.payout?.amount).toBe(computePayout({ captured: 12_000, refunded: 0, processingFees: fees, platformFeeBps: 600 }).transfer);
+  await expectBalanced(campaign.id);
+});
+
+test('hybrid beyond the hold window: saved cards are charged off-session at the deadline', async () => {
+  const creator = await createUser(p, { connect: 'onboarded' });
+  const campaign = await createCampaign(p, creator, { model: 'hybrid', goal: 5_000, durationMs: days(30) });
+  await p.testDb.database.db.insertInto('stretch_goals').values({ campaign_id: campaign.id, title: 'Colour edition', target_amount: 8_000 }).execute();
+  await p.runWorkers(async () => {
+    const handle = await publish(campaign.id, creator);
+    const pledges = await Promise.all([3_000, 3_500].map((amount) => placePledge(p, campaign, { amount, style: 'saved_card' })));
+    await p.env.sleep(days(31));
+    const state = await handle.query(campaignStateQuery);
+    expect(state).toMatchObject({ outcome: 'funded', totals: { captured: 6_500 }, pledges: { captured: 2 } });
+    for (const { pledge } of pledges) {
+      const row = await pledgeRow(p, pledge.id);
+      expect(row.status).toBe('captured');
+      const intent = await p.stripe.paymentIntents.retrieve(row.payment_intent_id!);
+      expect(intent.metadata).toMatchObject({ pledge_id: pledge.id, attempt: '1' });
+    }
+    await handle.result();
+  });
+  await expectBalanced(campaign.id);
+});
+
+test('a hold that lapsed before the deadline falls back to an off-session charge of the saved card', async () => {
+  const creator = await createUser(p, { connect: 'onboarded' });
+  const campaign = await createCampaign(p, creator, { model: 'aon', goal: 1_000, durationMs: days(10) });
+  await p.runWorkers(async () => {
+    const handle = await publish(campaign.id, creator);
+    const { pledge } = await placePledge(p, campaign, { amount: 2_000, style: 'hold' });
+    await p.env.sleep(days(11));
+    const row = await pledgeRow(p, pledge.id);
+    expect(row.status).toBe('captured');
+    expect(row.payment_intent_id).not.toBe(pledge.payment_intent_id);
+    expect(await p.stripe.paymentIntents.retrieve(pledge.payment_intent_id!)).toMatchObject({ status: 'canceled', cancellation_reason: 'automatic' });
+    expect((await p.stripe.paymentIntents.retrieve(row.payment_intent_id!)).status).toBe('succeeded');
+    await handle.result();
+  });
+  await expectBalanced(campaign.id);
+});
+
+test('cancelled: holds are released and keep-it-all charges refunded in full, with the backers told', async () => {
+  const creator = await createUser(p, { connect: 'onboarded' });
+  const aon = await createCampaign(p, creator, { model: 'aon', goal: 1_000, durationMs: days(20) });
+  const kia = await createCampaign(p, creator, { model: 'kia', goal: 1_000, durationMs: days(20) });
+  await p.runWorkers(async () => {
+    const aonHandle = await publish(aon.id, creator);
+    const kiaHandle = await publish(kia.id, creator);
+    const held = await placePledge(p, aon, { amount: 3_000, style: 'hold' });
+    const charged = await placePledge(p, kia, { amount: 4_000, style: 'charge' });
+    await p.env.sleep(days(1));
+    for (const campaign of [aon, kia]) {
+      await request(p.app).post(`/api/campaigns/${campaign.id}/cancel`).set(creator.auth).send({ reason: 'Supplier went bankrupt' }).expect(202);
+    }
+    expect(await aonHandle.result()).toMatchObject({ outcome: 'cancelled', cancelReason: 'Supplier went bankrupt', pledges: { released: 1 } });
+    expect(await kiaHandle.result()).toMatchObject({ outcome: 'cancelled', pledges: { refunded: 1 }, totals: { refunded: 4_000 } });
+    expect((await pledgeRow(p, held.pledge.id)).status).toBe('released');
+    const refunded = await pledgeRow(p, charged.pledge.id);
+    expect(refunded).toMatchObject({ status: 'refunded', amount_refunded: 4_000 });
+  });
+  expect((await campaignRow(p, aon.id)).status).toBe('cancelled');
+  await expectBalanced(aon.id);
+  await expectBalanced(kia.id);
+  await p.deliverMail();
+  expect(p.mail.filter((message) => message.subject.includes('was cancelled')).length).toBeGreaterThanOrEqual(2);
+  expect(p.mail.some((message) => message.subject.includes('Refund for your pledge'))).toBe(true);
+});
