@@ -63,7 +63,10 @@ export async function createTestPlatform(env: Record<string, string> = {}): Prom
     : await TestWorkflowEnvironment.createTimeSkipping({
         server: {
           executable: { type: 'existing-path', path: TEMPORAL_STANDIN },
-          extraArgs: Object.entries(CAMPAIGN_SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
+          extraArgs: [
+            ...Object.entries(CAMPAIGN_SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
+            ...(process.env.TEMPORAL_STANDIN_DEBUG ? ['--log-level', 'debug'] : []),
+          ],
         },
       });
   const testStripe = await startTestStripe({ maxNetworkRetries: 3 });

@@ -84,6 +84,8 @@ export class Engine {
   private readonly workflowQueues = new Map<string, TaskQueue<WorkflowQueueTask>>();
   private readonly activityQueues = new Map<string, TaskQueue<ActivityTaskRef>>();
   private readonly startRequests = new Map<string, Run>();
+  /** Sticky queues of workers that said they shut down: a late completion naming one does not make a run sticky. */
+  private readonly deadStickyQueues = new Set<string>();
 
   constructor(
     readonly clock: Clock,
@@ -389,7 +391,10 @@ export class Engine {
     const pendingQueries = [...wft.queries.values()];
     wft.queries.clear();
     const stickyQueue = request.stickyAttributes?.workerTaskQueue?.name as string | undefined;
-    run.sticky = stickyQueue ? { queue: stickyQueue, scheduleToStartMs: durationMs(request.stickyAttributes.scheduleToStartTimeout) ?? 10_000 } : undefined;
+    run.sticky =
+      stickyQueue && !this.deadStickyQueues.has(stickyQueue)
+        ? { queue: stickyQueue, scheduleToStartMs: durationMs(request.stickyAttributes.scheduleToStartTimeout) ?? 10_000 }
+        : undefined;
     this.endWorkflowTask(run);
 
     let newTask = Boolean(request.forceCreateNewWorkflowTask);
@@ -1206,6 +1211,25 @@ export class Engine {
 
   allRuns(namespace: string): Run[] {
     return [...this.namespace(namespace).runs.values()];
+  }
+
+  /**
+   * A worker shut down (ShutdownWorker with its sticky queue): its runs lose stickiness, and workflow tasks already
+   * waiting on that queue move to the normal queue at once instead of waiting for the sticky timeout.
+   */
+  dropStickyQueue(namespace: string, queueName: string): void {
+    this.deadStickyQueues.add(queueName);
+    const sticky = this.workflowQueue(namespace, queueName);
+    for (const run of this.namespace(namespace).runs.values()) {
+      if (run.sticky?.queue !== queueName) continue;
+      run.sticky = undefined;
+      if (run.wft.state !== 'scheduled') continue;
+      run.wft.cancelStickyFallback?.();
+      run.wft.cancelStickyFallback = undefined;
+      sticky.remove((task) => task.kind === 'workflow' && task.run === run);
+      this.workflowQueue(namespace, run.taskQueue).offer({ kind: 'workflow', run, scheduledEventId: run.wft.scheduledEventId, attempt: run.wft.attempt });
+    }
+    sticky.drainPolls();
   }
 
   shutdown(): void {

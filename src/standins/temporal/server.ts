@@ -74,7 +74,7 @@ export async function startTemporalStandin(options: TemporalStandinOptions = {})
     if (value === undefined) throw new Error(`unknown search attribute type ${type} for ${name}`);
     searchAttributes.set(name, value);
   }
-  const log = options.logLevel === 'debug' ? (message: string) => process.stderr.write(`[temporal-standin] ${message}\n`) : () => undefined;
+  const log = options.logLevel === 'debug' ? (message: string) => process.stderr.write(`[temporal-standin] ${new Date().toISOString().slice(11, 23)} ${message}\n`) : () => undefined;
   if (options.logLevel === 'debug') clock.trace = log;
   const engine = new Engine(clock, searchAttributes, log);
   engine.namespace('default');
@@ -83,7 +83,7 @@ export async function startTemporalStandin(options: TemporalStandinOptions = {})
     'grpc.max_receive_message_length': MAX_MESSAGE,
     'grpc.max_send_message_length': MAX_MESSAGE,
   });
-  addService(server, 'temporal.api.workflowservice.v1.WorkflowService', workflowService(engine), log);
+  addService(server, 'temporal.api.workflowservice.v1.WorkflowService', workflowService(engine, log), log);
   addService(server, 'temporal.api.operatorservice.v1.OperatorService', operatorService(engine), log);
   addService(server, 'temporal.api.testservice.v1.TestService', testService(clock), log);
   addService(server, 'grpc.health.v1.Health', { Check: () => ({ status: 1 }) }, log);
@@ -168,7 +168,7 @@ function onCancel(call: grpc.ServerUnaryCall<Msg, Msg>, cancel: () => void): voi
   call.on('cancelled', cancel);
 }
 
-function workflowService(engine: Engine): Record<string, Handler> {
+function workflowService(engine: Engine, log: (message: string) => void): Record<string, Handler> {
   const startOptions = (request: Msg) => ({
     namespace: request.namespace as string,
     workflowId: request.workflowId as string,
@@ -432,12 +432,8 @@ function workflowService(engine: Engine): Record<string, Handler> {
 
     ShutdownWorker: (request) => {
       const sticky = request.stickyTaskQueue as string;
-      if (sticky) {
-        for (const namespace of engine.namespaces.values()) {
-          for (const run of namespace.runs.values()) if (run.sticky?.queue === sticky) run.sticky = undefined;
-        }
-        engine.workflowQueue(request.namespace as string, sticky).drainPolls();
-      }
+      log(`ShutdownWorker ${request.taskQueue} sticky ${sticky}`);
+      if (sticky) engine.dropStickyQueue(request.namespace as string, sticky);
       return {};
     },
     ResetStickyTaskQueue: (request) => {
