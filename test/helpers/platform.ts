@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { type ActivityInterceptorsFactory, bundleWorkflowCode, type Worker, type WorkflowBundle } from '@temporalio/worker';
-import { Context } from '@temporalio/activity';
+import { type Context } from '@temporalio/activity';
 import type Stripe from 'stripe';
 import { type Express } from 'express';
 import { createApp } from '../../src/api/app';
