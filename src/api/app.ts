@@ -8,6 +8,7 @@ import { errorHandler, notFound } from './errors';
 import { authRoutes } from './routes/auth';
 import { campaignLifecycleRoutes } from './routes/campaign-lifecycle';
 import { opsRoutes } from './routes/ops';
+import { pledgeRoutes } from './routes/pledges';
 import { supportRoutes } from './routes/support';
 
 export function createApp(context: ApiContext): express.Express {
@@ -26,6 +27,7 @@ export function createApp(context: ApiContext): express.Express {
   app.use('/api', express.json({ limit: '100kb' }), authenticate(context));
   app.use('/api/auth', authRoutes(context));
   app.use('/api/campaigns', campaignLifecycleRoutes(context));
+  app.use('/api/pledges', pledgeRoutes(context));
   app.use('/api/support', supportRoutes(context));
   app.use('/api/ops', opsRoutes(context));
 

@@ -3,6 +3,7 @@
  * session that the authenticate middleware attaches to `res.locals`.
  */
 import { type RequestHandler, type Response } from 'express';
+import type Stripe from 'stripe';
 import { type AppDatabase } from '../../db/database';
 import { type Role, type User } from '../../db/schema';
 import { findSession, type Session } from '../auth/tokens';
@@ -17,6 +18,13 @@ export interface ApiContext {
   logger: Logger;
   /** Absent when the API runs without Temporal (some tests): workflow endpoints then answer 503. */
   campaignWorkflows?: CampaignWorkflows;
+  /** Absent when the API runs without Stripe (some tests): payment endpoints then answer 503. */
+  stripe?: Stripe;
+}
+
+export function requireStripe(context: ApiContext): Stripe {
+  if (!context.stripe) throw new ApiError(503, 'payments_unavailable', 'Payments are not configured on this server');
+  return context.stripe;
 }
 
 export function requireWorkflows(context: ApiContext): CampaignWorkflows {

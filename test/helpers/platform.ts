@@ -122,7 +122,7 @@ export async function createTestPlatform(env: Record<string, string> = {}): Prom
     });
 
   const workflows = new CampaignWorkflows(temporal.client, config);
-  const context: ApiContext = { config, database: testDb.database, logger: createLogger('silent'), campaignWorkflows: workflows };
+  const context: ApiContext = { config, database: testDb.database, logger: createLogger('silent'), campaignWorkflows: workflows, stripe };
 
   return {
     env: temporal,

@@ -373,9 +373,10 @@ export class Engine {
       ['completeWorkflowExecutionCommandAttributes', 'failWorkflowExecutionCommandAttributes', 'cancelWorkflowExecutionCommandAttributes', 'continueAsNewWorkflowExecutionCommandAttributes'].some((name) => command[name]),
     );
     if (closes && run.hasBuffered) {
-      // New events (a signal) arrived while the worker decided to close: it must see them first.
+      // New events (a signal) arrived while the worker decided to close: it must see them first. As the real
+      // server does, the completion itself is refused, so the worker drops its cached state and replays.
       this.failWorkflowTask(run, WFT_FAILED_CAUSE_UNHANDLED_COMMAND, undefined, request.identity, false);
-      return;
+      throw invalidArgument('UnhandledCommand');
     }
 
     const completedEventId = run.commit('workflowTaskCompleted', {
