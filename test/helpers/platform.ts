@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { type ActivityInterceptorsFactory, bundleWorkflowCode, type Worker, type WorkflowBundle } from '@temporalio/worker';
 import { type Context } from '@temporalio/activity';
+import { temporal } from '@temporalio/proto';
 import type Stripe from 'stripe';
 import { type Express } from 'express';
 import { createApp } from '../../src/api/app';
@@ -147,4 +148,26 @@ export async function createTestPlatform(env: Record<string, string> = {}): Prom
       await temporal.teardown();
     },
   };
+}
+
+/**
+ * Every workflow run the platform's Temporal holds, with its history: for replay checks, and (with
+ * UPDATE_HISTORY_FIXTURES=1) stored under test/workflows/histories for the replay suite.
+ */
+export async function allHistories(p: TestPlatform): Promise<Array<{ name: string; workflowId: string; history: temporal.api.history.v1.IHistory }>> {
+  const result: Array<{ name: string; workflowId: string; history: temporal.api.history.v1.IHistory }> = [];
+  for await (const execution of p.env.client.workflow.list()) {
+    const history = await p.env.client.workflow.getHandle(execution.workflowId, execution.runId).fetchHistory();
+    result.push({ name: `${execution.type}-${execution.runId}`, workflowId: execution.workflowId, history });
+  }
+  return result;
+}
+
+/** Histories are stored as base64 protobuf: exact, compact, and independent of JSON conventions. */
+export function encodeHistory(history: temporal.api.history.v1.IHistory): string {
+  return Buffer.from(temporal.api.history.v1.History.encode(history).finish()).toString('base64');
+}
+
+export function decodeHistory(text: string): temporal.api.history.v1.History {
+  return temporal.api.history.v1.History.decode(Buffer.from(text, 'base64'));
 }

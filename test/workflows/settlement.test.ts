@@ -3,12 +3,15 @@
  * activities against Postgres and the Stripe stand-in: each financing model's outcome, cancellation, and a hold
  * that lapsed before the deadline. Every scenario ends with the ledger reconciled to the minor unit.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Worker } from '@temporalio/worker';
 import request from 'supertest';
 import { computePayout } from '../../src/rules/payout';
 import { reconcileCampaign } from '../../src/reconciliation/reconcile';
 import { campaignStateQuery } from '../../workflows/messages';
 import { campaignRow, createCampaign, createUser, days, placePledge, pledgeRow } from '../helpers/campaign-fixtures';
-import { createTestPlatform, type TestPlatform } from '../helpers/platform';
+import { allHistories, createTestPlatform, encodeHistory, type TestPlatform, workflowBundle } from '../helpers/platform';
 
 let p: TestPlatform;
 beforeAll(async () => {
@@ -166,4 +169,27 @@ test('cancelled: holds are released and keep-it-all charges refunded in full, wi
   await p.deliverMail();
   expect(p.mail.filter((message) => message.subject.includes('was cancelled')).length).toBeGreaterThanOrEqual(2);
   expect(p.mail.some((message) => message.subject.includes('Refund for your pledge'))).toBe(true);
+});
+
+test('every history these scenarios produced replays deterministically (and is stored as a fixture on request)', async () => {
+  const histories = await allHistories(p);
+  expect(histories.filter((h) => h.name.startsWith('campaignWorkflow')).length).toBeGreaterThanOrEqual(7);
+  expect(histories.some((h) => h.name.startsWith('settlePledgeWorkflow'))).toBe(true);
+  const failures: string[] = [];
+  for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle() }, histories.map(({ workflowId, history }) => ({ workflowId, history })))) {
+    if (result.error) failures.push(`${result.workflowId}: ${String(result.error)}`);
+  }
+  expect(failures).toEqual([]);
+  if (process.env.UPDATE_HISTORY_FIXTURES) {
+    const directory = join(__dirname, 'histories');
+    mkdirSync(directory, { recursive: true });
+    // Every campaign run of these scenarios, and a few settlement children: small, and each shape pinned.
+    const kept = new Map<string, (typeof histories)[number]>();
+    let children = 0;
+    histories.forEach((history, index) => {
+      const kind = history.name.split('-')[0]!;
+      if (kind === 'campaignWorkflow' || children++ < 3) kept.set(`${kind}-${String(index).padStart(2, '0')}`, history);
+    });
+    for (const [key, history] of kept) writeFileSync(join(directory, `${key}.history`), `${encodeHistory(history.history)}\n`);
+  }
 });
