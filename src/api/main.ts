@@ -4,6 +4,7 @@ import { AppDatabase } from '../../db/database';
 import { runCli } from '../cli/run';
 import { loadConfig } from '../config';
 import { createLogger } from '../logger';
+import { createStripeClient } from '../payments/stripe-client';
 import { CampaignWorkflows } from '../temporal/campaign-workflows';
 import { connectTemporalClient } from '../temporal/connection';
 import { startApiServer } from './server';
@@ -14,8 +15,11 @@ runCli(async () => {
   const database = new AppDatabase({ connectionString: config.database.url, poolSize: config.database.poolSize, applicationName: 'crowdfund-api' });
   const temporal = config.temporal.address ? await connectTemporalClient(config.temporal.address, config.temporal.namespace) : undefined;
   if (!temporal) logger.warn('TEMPORAL_ADDRESS is not set: publishing, cancelling and refunds answer 503');
+  const stripe = config.stripe.secretKey
+    ? createStripeClient({ secretKey: config.stripe.secretKey, ...(config.stripe.apiBase ? { apiBase: config.stripe.apiBase } : {}) })
+    : undefined;
   const api = await startApiServer(
-    { config, database, logger, ...(temporal ? { campaignWorkflows: new CampaignWorkflows(temporal.client, config) } : {}) },
+    { config, database, logger, ...(temporal ? { campaignWorkflows: new CampaignWorkflows(temporal.client, config) } : {}), ...(stripe ? { stripe } : {}) },
     config.http.host,
     config.http.port,
   );

@@ -1,0 +1,102 @@
+/**
+ * `npm start`: the whole platform in one process, with no configuration and no network. What is configured is
+ * used (DATABASE_URL, TEMPORAL_ADDRESS, STRIPE_SECRET_KEY); what is not is started locally: an embedded Postgres
+ * under ./.data, the Temporal stand-in (real time), and the Stripe stand-in with its webhook pointed at the API.
+ * Ctrl-C stops everything in reverse order.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { NativeConnection } from '@temporalio/worker';
+import { AppDatabase } from '../../db/database';
+import { startApiServer } from '../api/server';
+import { loadConfig } from '../config';
+import { createLogger } from '../logger';
+import { createMailer } from '../notifications/mailer';
+import { createStripeClient } from '../payments/stripe-client';
+import { startEmbeddedPostgres } from '../standins/embedded-postgres';
+import { startStripeStandin } from '../standins/stripe/server';
+import { startTemporalStandin } from '../standins/temporal/server';
+import { CAMPAIGN_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
+import { CampaignWorkflows } from '../temporal/campaign-workflows';
+import { connectTemporalClient } from '../temporal/connection';
+import { startNotificationOutbox } from '../worker/outbox';
+import { createWorkers, runWorkers, workflowsPath } from '../worker/workers';
+import { runCli } from './run';
+
+const STANDIN_STRIPE_KEY = 'sk_test_standin';
+
+runCli(async () => {
+  const env = { ...process.env };
+  const stops: Array<() => Promise<void> | void> = [];
+  const started: string[] = [];
+  const dataDir = join(process.cwd(), '.data');
+  mkdirSync(dataDir, { recursive: true });
+
+  try {
+    if (!env.DATABASE_URL) {
+      const postgres = await startEmbeddedPostgres({ dataDir: join(dataDir, 'postgres'), port: Number(env.EMBEDDED_POSTGRES_PORT ?? 54329) });
+      stops.push(() => postgres.stop());
+      env.DATABASE_URL = postgres.url;
+      started.push(`Postgres (embedded)   ${postgres.url}  data in .data/postgres`);
+    }
+    if (!env.TEMPORAL_ADDRESS) {
+      const temporal = await startTemporalStandin({ port: Number(env.TEMPORAL_STANDIN_PORT ?? 7233), timeSkipping: false, searchAttributes: CAMPAIGN_SEARCH_ATTRIBUTES });
+      stops.push(() => temporal.close());
+      env.TEMPORAL_ADDRESS = temporal.address;
+      started.push(`Temporal (stand-in)   ${temporal.address}`);
+    }
+    let stripeStandin: Awaited<ReturnType<typeof startStripeStandin>> | undefined;
+    if (!env.STRIPE_SECRET_KEY) {
+      stripeStandin = await startStripeStandin({ port: Number(env.STRIPE_STANDIN_PORT ?? 12111) });
+      stops.push(() => stripeStandin!.close());
+      env.STRIPE_SECRET_KEY = STANDIN_STRIPE_KEY;
+      env.STRIPE_API_BASE = stripeStandin.url;
+      started.push(`Stripe (stand-in)     ${stripeStandin.url}`);
+    }
+
+    let config = loadConfig(env);
+    const logger = createLogger(config.logLevel, 'crowdfund');
+    const stripe = createStripeClient({ secretKey: config.stripe.secretKey!, ...(config.stripe.apiBase ? { apiBase: config.stripe.apiBase } : {}) });
+    if (stripeStandin) {
+      const endpoint = await stripe.webhookEndpoints.create({ url: `${config.http.publicUrl}/api/webhooks/stripe`, enabled_events: ['*'] });
+      env.STRIPE_WEBHOOK_SECRET = endpoint.secret;
+      config = loadConfig(env);
+    }
+
+    const database = new AppDatabase({ connectionString: config.database.url, poolSize: config.database.poolSize, applicationName: 'crowdfund' });
+    stops.push(() => database.close());
+    await database.migrateToLatest();
+
+    const temporal = await connectTemporalClient(config.temporal.address!, config.temporal.namespace);
+    stops.push(() => temporal.close());
+    const api = await startApiServer({ config, database, logger, campaignWorkflows: new CampaignWorkflows(temporal.client, config), stripe }, config.http.host, config.http.port);
+    stops.push(() => api.close());
+    started.push(`API                   ${api.url}`);
+
+    const connection = await NativeConnection.connect({ address: config.temporal.address! });
+    stops.push(() => connection.close());
+    const mailer = createMailer(config.mail);
+    stops.push(() => mailer.close());
+    const workers = await createWorkers({
+      connection,
+      namespace: config.temporal.namespace,
+      taskQueue: config.temporal.taskQueue,
+      stripeTaskQueue: config.temporal.stripeTaskQueue,
+      stripeActivitiesPerSecond: config.temporal.stripeActivitiesPerSecond,
+      deps: { database, stripe, config, mailer },
+      workflows: { workflowsPath: workflowsPath() },
+      overrides: { shutdownGraceTime: '5 seconds' },
+    });
+    await startNotificationOutbox(temporal.client, config.temporal.taskQueue);
+    started.push(`Worker                task queues ${config.temporal.taskQueue}, ${config.temporal.stripeTaskQueue}`);
+
+    console.log(['Crowdfund platform is running:', ...started.map((line) => `  ${line}`), 'Press Ctrl-C to stop.'].join('\n'));
+    // The SDK's runtime shuts the workers down on SIGINT/SIGTERM; run() then resolves.
+    await runWorkers(workers);
+    console.log('stopping...');
+  } finally {
+    for (const stop of stops.reverse()) {
+      await Promise.resolve(stop()).catch((error: unknown) => console.error('while stopping:', error));
+    }
+  }
+});
