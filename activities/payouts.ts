@@ -11,7 +11,7 @@ import { enqueueNotifications } from '../src/notifications/outbox';
 import { stripeKeys } from '../src/payments/idempotency-keys';
 import { computePayout } from '../src/rules/payout';
 import { PAYOUT_NOT_READY } from '../src/payments/failure-types';
-import { campaignMoney } from './campaign-money';
+import { campaignMoney } from '../src/ledger/campaign-money';
 import { type ActivityDeps } from './deps';
 import { callStripe, toActivityFailure } from './stripe-failures';
 

@@ -8,7 +8,7 @@ import { recordLedgerEntries } from '../src/ledger/ledger';
 import { fromMinorUnits } from '../src/money';
 import { enqueueNotifications } from '../src/notifications/outbox';
 import { reversalForRefund } from '../src/rules/payout';
-import { campaignMoney } from './campaign-money';
+import { campaignMoney } from '../src/ledger/campaign-money';
 import { type ActivityDeps } from './deps';
 import { callStripe } from './stripe-failures';
 

@@ -20,7 +20,7 @@ import { CAMPAIGN_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 import { CampaignWorkflows } from '../temporal/campaign-workflows';
 import { connectTemporalClient } from '../temporal/connection';
 import { startNotificationOutbox } from '../worker/outbox';
-import { createWorkers, runWorkers, workflowsPath } from '../worker/workers';
+import { createConfiguredWorkers, runWorkers, workflowsPath } from '../worker/workers';
 import { runCli } from './run';
 
 const STANDIN_STRIPE_KEY = 'sk_test_standin';
@@ -77,16 +77,7 @@ runCli(async () => {
     stops.push(() => connection.close());
     const mailer = createMailer(config.mail);
     stops.push(() => mailer.close());
-    const workers = await createWorkers({
-      connection,
-      namespace: config.temporal.namespace,
-      taskQueue: config.temporal.taskQueue,
-      stripeTaskQueue: config.temporal.stripeTaskQueue,
-      stripeActivitiesPerSecond: config.temporal.stripeActivitiesPerSecond,
-      deps: { database, stripe, config, mailer },
-      workflows: { workflowsPath: workflowsPath() },
-      overrides: { shutdownGraceTime: '5 seconds' },
-    });
+    const workers = await createConfiguredWorkers(config, connection, { database, stripe, config, mailer }, { workflowsPath: workflowsPath() }, { shutdownGraceTime: '5 seconds' });
     await startNotificationOutbox(temporal.client, config.temporal.taskQueue);
     started.push(`Worker                task queues ${config.temporal.taskQueue}, ${config.temporal.stripeTaskQueue}`);
 

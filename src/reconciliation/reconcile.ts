@@ -10,6 +10,7 @@
 import type Stripe from 'stripe';
 import { sql } from 'kysely';
 import { type Db } from '../../db/database';
+import { campaignMoney } from '../ledger/campaign-money';
 import { ledgerTotals, type LedgerTotals } from '../ledger/ledger';
 
 export interface ReconciliationCheck {
@@ -34,15 +35,7 @@ const check = (name: string, expected: number, actual: number): ReconciliationCh
 export async function reconcileCampaign(db: Db, campaignId: string, stripe?: Stripe): Promise<ReconciliationReport> {
   const campaign = await db.selectFrom('campaigns').select(['id', 'currency']).where('id', '=', campaignId).executeTakeFirstOrThrow();
   const ledger = await ledgerTotals(db, campaignId);
-  const pledges = await db
-    .selectFrom('pledges')
-    .select([
-      sql<number>`coalesce(sum(amount_captured), 0)`.as('captured'),
-      sql<number>`coalesce(sum(amount_refunded), 0)`.as('refunded'),
-      sql<number>`coalesce(sum(processing_fee), 0)`.as('fees'),
-    ])
-    .where('campaign_id', '=', campaignId)
-    .executeTakeFirstOrThrow();
+  const pledges = await campaignMoney(db, campaignId);
   const refunds = await db
     .selectFrom('refunds')
     .innerJoin('pledges', 'pledges.id', 'refunds.pledge_id')
@@ -59,10 +52,10 @@ export async function reconcileCampaign(db: Db, campaignId: string, stripe?: Str
   const paid = payout?.status === 'paid';
 
   const checks: ReconciliationCheck[] = [
-    check('ledger captures = pledges captured', Number(pledges.captured), ledger.capture),
-    check('ledger refunds = pledges refunded', Number(pledges.refunded), ledger.refund),
+    check('ledger captures = pledges captured', pledges.captured, ledger.capture),
+    check('ledger refunds = pledges refunded', pledges.refunded, ledger.refund),
     check('ledger refunds = succeeded refund rows', Number(refunds.refunded), ledger.refund),
-    check('ledger processing fees = pledges processing fees', Number(pledges.fees), ledger.processing_fee),
+    check('ledger processing fees = pledges processing fees', pledges.processingFees, ledger.processing_fee),
     check('ledger transfer reversals = refund rows reversals', Number(refunds.reversed), ledger.transfer_reversal),
   ];
   if (paid) {

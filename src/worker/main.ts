@@ -9,7 +9,7 @@ import { createMailer } from '../notifications/mailer';
 import { createStripeClient } from '../payments/stripe-client';
 import { connectTemporalClient } from '../temporal/connection';
 import { startNotificationOutbox } from './outbox';
-import { createWorkers, runWorkers, workflowsPath } from './workers';
+import { createConfiguredWorkers, runWorkers, workflowsPath } from './workers';
 
 runCli(async () => {
   const config = loadConfig();
@@ -24,15 +24,12 @@ runCli(async () => {
   try {
     // Production runs the bundle `npm run build` prepared; a development checkout bundles at start-up.
     const bundle = join(__dirname, '..', '..', 'workflow-bundle.js');
-    const workers = await createWorkers({
+    const workers = await createConfiguredWorkers(
+      config,
       connection,
-      namespace: config.temporal.namespace,
-      taskQueue: config.temporal.taskQueue,
-      stripeTaskQueue: config.temporal.stripeTaskQueue,
-      stripeActivitiesPerSecond: config.temporal.stripeActivitiesPerSecond,
-      deps: { database, stripe, config, mailer },
-      workflows: existsSync(bundle) ? { workflowBundle: { codePath: bundle } } : { workflowsPath: workflowsPath() },
-    });
+      { database, stripe, config, mailer },
+      existsSync(bundle) ? { workflowBundle: { codePath: bundle } } : { workflowsPath: workflowsPath() },
+    );
     await startNotificationOutbox(temporal.client, config.temporal.taskQueue);
     console.log(`worker polling ${config.temporal.taskQueue} and ${config.temporal.stripeTaskQueue} on ${config.temporal.address}`);
     await runWorkers(workers);

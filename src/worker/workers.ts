@@ -5,6 +5,7 @@
  */
 import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createDatabaseActivities, createStripeActivities, type ActivityDeps } from '../../activities';
+import { type Config } from '../config';
 
 export interface WorkersOptions {
   connection: NativeConnection;
@@ -34,6 +35,26 @@ export async function createWorkers(options: WorkersOptions): Promise<Worker[]> 
     maxTaskQueueActivitiesPerSecond: options.stripeActivitiesPerSecond,
   });
   return [campaigns, stripe];
+}
+
+/** The workers of a process configured from the environment (the worker process and `npm start`). */
+export function createConfiguredWorkers(
+  config: Config,
+  connection: NativeConnection,
+  deps: ActivityDeps,
+  workflows: WorkersOptions['workflows'],
+  overrides?: Partial<WorkerOptions>,
+): Promise<Worker[]> {
+  return createWorkers({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    stripeTaskQueue: config.temporal.stripeTaskQueue,
+    stripeActivitiesPerSecond: config.temporal.stripeActivitiesPerSecond,
+    deps,
+    workflows,
+    ...(overrides ? { overrides } : {}),
+  });
 }
 
 /** Runs the workers until they are shut down (a signal, or `worker.shutdown()`), then resolves. */

@@ -921,47 +921,18 @@ export class Engine {
       childWorkflowOnly: attributes.childWorkflowOnly,
       header: attributes.header,
     }).eventId as number;
-    const unlock = this.clock.lock();
-    afterCommit.push(() => {
-      try {
-        if (!run.open) return;
-        const execution = attributes.execution as Msg;
-        let target: Run | undefined;
-        try {
-          target = this.findOpenRun(namespace, execution);
-        } catch {
-          target = undefined;
-        }
-        if (target) {
-          target.add('workflowExecutionSignaled', {
-            signalName: attributes.signalName,
-            input: attributes.input,
-            header: attributes.header,
-            identity: '',
-            externalWorkflowExecution: { workflowId: run.workflowId, runId: run.runId },
-          });
-          this.scheduleWorkflowTask(target);
-          run.add('externalWorkflowExecutionSignaled', {
-            initiatedEventId,
-            namespace,
-            workflowExecution: { workflowId: target.workflowId, runId: execution.runId ?? '' },
-            control: attributes.control ?? '',
-          });
-        } else {
-          run.add('signalExternalWorkflowExecutionFailed', {
-            cause: 1,
-            workflowTaskCompletedEventId: completedEventId,
-            namespace,
-            workflowExecution: execution,
-            initiatedEventId,
-            control: attributes.control ?? '',
-          });
-        }
-        this.scheduleWorkflowTask(run);
-      } finally {
-        setImmediate(unlock);
-      }
-    });
+    const execution = attributes.execution as Msg;
+    this.reachExternal(run, namespace, execution, afterCommit, (target) => {
+      target.add('workflowExecutionSignaled', {
+        signalName: attributes.signalName,
+        input: attributes.input,
+        header: attributes.header,
+        identity: '',
+        externalWorkflowExecution: { workflowId: run.workflowId, runId: run.runId },
+      });
+      this.scheduleWorkflowTask(target);
+      return ['externalWorkflowExecutionSignaled', { initiatedEventId, namespace, workflowExecution: { workflowId: target.workflowId, runId: execution.runId ?? '' }, control: attributes.control ?? '' }];
+    }, ['signalExternalWorkflowExecutionFailed', { cause: 1, workflowTaskCompletedEventId: completedEventId, namespace, workflowExecution: execution, initiatedEventId, control: attributes.control ?? '' }]);
   }
 
   private initiateExternalCancel(run: Run, attributes: Msg, completedEventId: number, afterCommit: Array<() => void>): void {
@@ -975,6 +946,24 @@ export class Engine {
       childWorkflowOnly: attributes.childWorkflowOnly,
       reason: attributes.reason ?? '',
     }).eventId as number;
+    this.reachExternal(run, namespace, execution, afterCommit, (target) => {
+      this.requestCancel(target, attributes.reason as string, '', { initiatedEventId, execution: { workflowId: run.workflowId, runId: run.runId } });
+      return ['externalWorkflowExecutionCancelRequested', { initiatedEventId, namespace, workflowExecution: { workflowId: target.workflowId, runId: target.runId } }];
+    }, ['requestCancelExternalWorkflowExecutionFailed', { cause: 1, workflowTaskCompletedEventId: completedEventId, namespace, workflowExecution: execution, initiatedEventId, control: attributes.control ?? '' }]);
+  }
+
+  /**
+   * Acts on another workflow once this completion is committed (a separate step, as on the server), then records
+   * in the source run what happened: `act`'s event when the target is open, `notFound` otherwise.
+   */
+  private reachExternal(
+    run: Run,
+    namespace: string,
+    execution: Msg,
+    afterCommit: Array<() => void>,
+    act: (target: Run) => [string, Msg],
+    notFound: [string, Msg],
+  ): void {
     const unlock = this.clock.lock();
     afterCommit.push(() => {
       try {
@@ -985,19 +974,8 @@ export class Engine {
         } catch {
           target = undefined;
         }
-        if (target) {
-          this.requestCancel(target, attributes.reason as string, '', { initiatedEventId, execution: { workflowId: run.workflowId, runId: run.runId } });
-          run.add('externalWorkflowExecutionCancelRequested', { initiatedEventId, namespace, workflowExecution: { workflowId: target.workflowId, runId: target.runId } });
-        } else {
-          run.add('requestCancelExternalWorkflowExecutionFailed', {
-            cause: 1,
-            workflowTaskCompletedEventId: completedEventId,
-            namespace,
-            workflowExecution: execution,
-            initiatedEventId,
-            control: attributes.control ?? '',
-          });
-        }
+        const [name, attributes] = target ? act(target) : notFound;
+        run.add(name, attributes);
         this.scheduleWorkflowTask(run);
       } finally {
         setImmediate(unlock);

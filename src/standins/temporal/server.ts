@@ -18,7 +18,7 @@ import {
   timestamp,
   timestampMs,
 } from './proto';
-import { type Run, Status } from './run';
+import { type ActivityState, type Run, Status } from './run';
 import { parseVisibilityQuery } from './visibility';
 
 export const INDEXED_VALUE_TYPES: Record<string, number> = {
@@ -391,44 +391,8 @@ function workflowService(engine: Engine, log: (message: string) => void): Record
       }
     },
 
-    RecordActivityTaskHeartbeat: (request) => {
-      const { run, activity } = activityByToken(engine, request.taskToken);
-      return engine.heartbeat(run, activity, request.details);
-    },
-    RecordActivityTaskHeartbeatById: (request) => {
-      const { run, activity } = activityById(engine, request);
-      return engine.heartbeat(run, activity, request.details);
-    },
-    RespondActivityTaskCompleted: (request) => {
-      const { run, activity } = activityByToken(engine, request.taskToken);
-      engine.completeActivity(run, activity, request.result, request.identity as string);
-      return {};
-    },
-    RespondActivityTaskCompletedById: (request) => {
-      const { run, activity } = activityById(engine, request);
-      engine.completeActivity(run, activity, request.result, request.identity as string);
-      return {};
-    },
-    RespondActivityTaskFailed: (request) => {
-      const { run, activity } = activityByToken(engine, request.taskToken);
-      engine.failActivity(run, activity, request.failure, request.identity as string, request.lastHeartbeatDetails);
-      return {};
-    },
-    RespondActivityTaskFailedById: (request) => {
-      const { run, activity } = activityById(engine, request);
-      engine.failActivity(run, activity, request.failure, request.identity as string, request.lastHeartbeatDetails);
-      return {};
-    },
-    RespondActivityTaskCanceled: (request) => {
-      const { run, activity } = activityByToken(engine, request.taskToken);
-      engine.cancelActivityReported(run, activity, request.details, request.identity as string);
-      return {};
-    },
-    RespondActivityTaskCanceledById: (request) => {
-      const { run, activity } = activityById(engine, request);
-      engine.cancelActivityReported(run, activity, request.details, request.identity as string);
-      return {};
-    },
+    ...activityResponses(engine, 'ById', (request) => activityById(engine, request)),
+    ...activityResponses(engine, '', (request) => activityByToken(engine, request.taskToken)),
 
     ShutdownWorker: (request) => {
       const sticky = request.stickyTaskQueue as string;
@@ -462,6 +426,31 @@ function listRuns(engine: Engine, request: Msg): Msg {
   const page = runs.slice(offset, offset + pageSize);
   const next = offset + page.length;
   return { executions: page.map((run) => engine.executionInfo(run)), nextPageToken: next < runs.length ? Buffer.from(String(next)) : Buffer.alloc(0) };
+}
+
+/** The heartbeat and completion RPCs of activities, addressed by task token or (`ById`) by workflow and activity id. */
+function activityResponses(engine: Engine, suffix: '' | 'ById', find: (request: Msg) => { run: Run; activity: ActivityState }): Record<string, Handler> {
+  return {
+    [`RecordActivityTaskHeartbeat${suffix}`]: (request) => {
+      const { run, activity } = find(request);
+      return engine.heartbeat(run, activity, request.details);
+    },
+    [`RespondActivityTaskCompleted${suffix}`]: (request) => {
+      const { run, activity } = find(request);
+      engine.completeActivity(run, activity, request.result, request.identity as string);
+      return {};
+    },
+    [`RespondActivityTaskFailed${suffix}`]: (request) => {
+      const { run, activity } = find(request);
+      engine.failActivity(run, activity, request.failure, request.identity as string, request.lastHeartbeatDetails);
+      return {};
+    },
+    [`RespondActivityTaskCanceled${suffix}`]: (request) => {
+      const { run, activity } = find(request);
+      engine.cancelActivityReported(run, activity, request.details, request.identity as string);
+      return {};
+    },
+  };
 }
 
 function activityByToken(engine: Engine, taskToken: Uint8Array) {

@@ -1,6 +1,6 @@
 /** What a campaign collected, read from its pledges: the numbers payouts and refunds compute from. */
 import { sql } from 'kysely';
-import { type Db, type Tx } from '../db/database';
+import { type Db, type Tx } from '../../db/database';
 
 export interface CampaignMoney {
   captured: number;
