@@ -19,6 +19,7 @@ import {
   timestampMs,
 } from './proto';
 import { type ActivityState, type Run, Status } from './run';
+import { type TaskQueue } from './matching';
 import { parseVisibilityQuery } from './visibility';
 
 export const INDEXED_VALUE_TYPES: Record<string, number> = {
@@ -164,8 +165,23 @@ function pollWaitMs(call: grpc.ServerUnaryCall<Msg, Msg>, cap = 60_000): number 
   return Math.max(Math.min(at - Date.now() - 1_000, cap), 0);
 }
 
-function onCancel(call: grpc.ServerUnaryCall<Msg, Msg>, cancel: () => void): void {
-  call.on('cancelled', cancel);
+/**
+ * A long poll: waits for a task, gives it back if the caller went away meanwhile, and skips tasks `take` finds
+ * stale (returns undefined for); answers empty when the wait runs out.
+ */
+async function longPoll<T>(queue: TaskQueue<T>, call: grpc.ServerUnaryCall<Msg, Msg>, take: (task: T) => Msg | undefined): Promise<Msg> {
+  for (;;) {
+    const poll = queue.poll(pollWaitMs(call));
+    call.on('cancelled', poll.cancel);
+    const task = await poll.promise;
+    if (task === undefined) return {};
+    if (call.cancelled) {
+      queue.requeue(task);
+      return {};
+    }
+    const response = take(task);
+    if (response) return response;
+  }
 }
 
 function workflowService(engine: Engine, log: (message: string) => void): Record<string, Handler> {
@@ -328,27 +344,13 @@ function workflowService(engine: Engine, log: (message: string) => void): Record
     },
     GetSearchAttributes: () => ({ keys: Object.fromEntries(engine.namespace('default').searchAttributes) }),
 
-    PollWorkflowTaskQueue: async (request, call) => {
-      const queueName = request.taskQueue?.name as string;
+    PollWorkflowTaskQueue: (request, call) => {
       const fromSticky = request.taskQueue?.kind === 2;
-      const queue = engine.workflowQueue(request.namespace as string, queueName);
-      for (;;) {
-        const poll = queue.poll(pollWaitMs(call));
-        onCancel(call, poll.cancel);
-        const task = await poll.promise;
-        if (!task) return {};
-        if (call.cancelled) {
-          queue.requeue(task);
-          return {};
-        }
-        if (task.kind === 'query') {
-          if (!engine.pendingLegacyQueries.has(task.query.id)) continue;
-          return engine.startQueryTask(task as QueryTaskRef);
-        }
+      return longPoll(engine.workflowQueue(request.namespace as string, request.taskQueue?.name as string), call, (task) => {
+        if (task.kind === 'query') return engine.pendingLegacyQueries.has(task.query.id) ? engine.startQueryTask(task as QueryTaskRef) : undefined;
         const ref = task as WorkflowTaskRef;
-        if (!ref.run.open || ref.run.wft.state !== 'scheduled') continue;
-        return engine.startWorkflowTask(ref, request.identity as string, fromSticky);
-      }
+        return ref.run.open && ref.run.wft.state === 'scheduled' ? engine.startWorkflowTask(ref, request.identity as string, fromSticky) : undefined;
+      });
     },
 
     RespondWorkflowTaskCompleted: (request) => {
@@ -374,22 +376,11 @@ function workflowService(engine: Engine, log: (message: string) => void): Record
       return {};
     },
 
-    PollActivityTaskQueue: async (request, call) => {
-      const queue = engine.activityQueue(request.namespace as string, request.taskQueue?.name as string);
-      for (;;) {
-        const poll = queue.poll(pollWaitMs(call));
-        onCancel(call, poll.cancel);
-        const task = await poll.promise;
-        if (!task) return {};
-        if (call.cancelled) {
-          queue.requeue(task);
-          return {};
-        }
+    PollActivityTaskQueue: (request, call) =>
+      longPoll(engine.activityQueue(request.namespace as string, request.taskQueue?.name as string), call, (task) => {
         const activity = task.run.activities.get(task.scheduledEventId);
-        if (!task.run.open || activity?.state !== 'scheduled' || activity.attempt !== task.attempt) continue;
-        return engine.startActivityTask(task, request.identity as string);
-      }
-    },
+        return task.run.open && activity?.state === 'scheduled' && activity.attempt === task.attempt ? engine.startActivityTask(task, request.identity as string) : undefined;
+      }),
 
     ...activityResponses(engine, 'ById', (request) => activityById(engine, request)),
     ...activityResponses(engine, '', (request) => activityByToken(engine, request.taskToken)),
