@@ -34,3 +34,20 @@ export async function heartbeating(beats: number): Promise<number> {
   }
   return beats;
 }
+
+/** Never heartbeats: the server's heartbeat timeout must catch it. */
+export async function silent(ms: number): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export async function alwaysRetryable(): Promise<void> {
+  throw new Error('still failing');
+}
+
+const delayed = new Set<string>();
+/** Fails once asking for a 2-second delay before the next attempt (ApplicationFailure.nextRetryDelay). */
+export async function delayedRetry(key: string): Promise<void> {
+  if (delayed.has(key)) return;
+  delayed.add(key);
+  throw ApplicationFailure.create({ message: 'try later', nextRetryDelay: '2 seconds' });
+}

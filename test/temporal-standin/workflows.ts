@@ -181,3 +181,58 @@ export async function slowActivityWorkflow(ms: number): Promise<string> {
 export async function heartbeatDetailsWorkflow(): Promise<number> {
   return heartbeating(3);
 }
+
+export async function heartbeatTimeoutWorkflow(): Promise<string> {
+  const { silent } = proxyActivities<typeof activities>({ startToCloseTimeout: '30 seconds', heartbeatTimeout: '300 milliseconds', retry: { maximumAttempts: 1 } });
+  try {
+    await silent(3_000);
+    return 'finished';
+  } catch (error) {
+    return `${(error as Error).name}:${(error as { cause?: { timeoutType?: string } }).cause?.timeoutType}`;
+  }
+}
+
+export async function scheduleToCloseWorkflow(): Promise<string> {
+  const { alwaysRetryable } = proxyActivities<typeof activities>({
+    scheduleToCloseTimeout: '1 second',
+    retry: { initialInterval: '200 milliseconds', backoffCoefficient: 1 },
+  });
+  try {
+    await alwaysRetryable();
+    return 'finished';
+  } catch (error) {
+    // As on the server: the retry that would pass the deadline is not made; the last failure is reported.
+    return `${(error as Error).name}:${(error as { retryState?: string }).retryState}:${(error as { cause?: Error }).cause?.message}`;
+  }
+}
+
+export async function nextRetryDelayWorkflow(): Promise<number> {
+  const { delayedRetry } = proxyActivities<typeof activities>({ startToCloseTimeout: '10 seconds', retry: { initialInterval: '1 millisecond', maximumAttempts: 3 } });
+  const started = Date.now();
+  await delayedRetry(workflowInfo().workflowId);
+  return Date.now() - started;
+}
+
+export async function terminatingParentWorkflow(): Promise<string> {
+  const child = await startChild(counterWorkflow, { workflowId: `${workflowInfo().workflowId}/terminated-on-close` });
+  return child.workflowId;
+}
+
+export async function childTerminatedWorkflow(): Promise<string> {
+  const child = await startChild(cancellableWorkflow, { workflowId: `${workflowInfo().workflowId}/victim` });
+  try {
+    await child.result();
+    return 'completed';
+  } catch (error) {
+    return `${(error as Error).name}:${(error as { cause?: Error }).cause?.name}`;
+  }
+}
+
+export async function childTimeoutWorkflow(): Promise<string> {
+  try {
+    await executeChild(cancellableWorkflow, { workflowId: `${workflowInfo().workflowId}/slow`, workflowRunTimeout: '1 hour' });
+    return 'completed';
+  } catch (error) {
+    return `${(error as Error).name}:${(error as { cause?: Error }).cause?.name}`;
+  }
+}
