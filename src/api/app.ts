@@ -9,6 +9,7 @@ import { authRoutes } from './routes/auth';
 import { campaignLifecycleRoutes } from './routes/campaign-lifecycle';
 import { opsRoutes } from './routes/ops';
 import { pledgeRoutes } from './routes/pledges';
+import { stripeWebhookRoutes } from './routes/stripe-webhooks';
 import { supportRoutes } from './routes/support';
 
 export function createApp(context: ApiContext): express.Express {
@@ -24,6 +25,8 @@ export function createApp(context: ApiContext): express.Express {
     res.status(database ? 200 : 503).json({ ok: database, database });
   });
 
+  // Before the JSON parser: the signature is computed over the raw body.
+  app.use('/api/webhooks/stripe', stripeWebhookRoutes(context));
   app.use('/api', express.json({ limit: '100kb' }), authenticate(context));
   app.use('/api/auth', authRoutes(context));
   app.use('/api/campaigns', campaignLifecycleRoutes(context));

@@ -17,10 +17,10 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-export async function createTestApi(env: Record<string, string> = {}): Promise<TestApi> {
+export async function createTestApi(env: Record<string, string> = {}, extra: Partial<ApiContext> = {}): Promise<TestApi> {
   const testDb = await createTestDatabase();
   const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: TEST_DATABASE_URL, LOG_LEVEL: 'error', ...env });
-  const context: ApiContext = { config, database: testDb.database, logger: createLogger('silent') };
+  const context: ApiContext = { config, database: testDb.database, logger: createLogger('silent'), ...extra };
   const app = createApp(context);
   return { app, context, testDb, close: () => testDb.drop() };
 }

@@ -67,7 +67,7 @@ export class StripeState {
       request: { id: null, idempotency_key: null },
       type,
     } as unknown as Stripe.Event;
-    this.events.unshift(event);
+    this.events.push(event);
     this.onEvent(event);
   }
 
