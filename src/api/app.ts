@@ -7,6 +7,7 @@ import { type ApiContext, authenticate } from './context';
 import { errorHandler, notFound } from './errors';
 import { authRoutes } from './routes/auth';
 import { campaignLifecycleRoutes } from './routes/campaign-lifecycle';
+import { meRoutes } from './routes/me';
 import { opsRoutes } from './routes/ops';
 import { pledgeRoutes } from './routes/pledges';
 import { stripeWebhookRoutes } from './routes/stripe-webhooks';
@@ -30,6 +31,7 @@ export function createApp(context: ApiContext): express.Express {
   app.use('/api', express.json({ limit: '100kb' }), authenticate(context));
   app.use('/api/auth', authRoutes(context));
   app.use('/api/campaigns', campaignLifecycleRoutes(context));
+  app.use('/api/me', meRoutes(context));
   app.use('/api/pledges', pledgeRoutes(context));
   app.use('/api/support', supportRoutes(context));
   app.use('/api/ops', opsRoutes(context));

@@ -1,0 +1,47 @@
+/**
+ * `npm run user:create -- --email staff@example.com --role support|ops [--name "..."] [--password "..."]`:
+ * creates a staff account (or changes an existing account's role). Prints a generated password when none is given.
+ */
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { sql } from 'kysely';
+import { z } from 'zod';
+import { AppDatabase } from '../../db/database';
+import { hashPassword } from '../auth/passwords';
+import { loadConfig } from '../config';
+import { runCli, UsageError } from './run';
+
+const options = z.object({
+  email: z.email().transform((value) => value.trim().toLowerCase()),
+  role: z.enum(['user', 'support', 'ops']),
+  name: z.string().trim().min(1).optional(),
+  password: z.string().min(10, 'must be at least 10 characters').optional(),
+});
+
+runCli(async () => {
+  const { values } = parseArgs({ options: { email: { type: 'string' }, role: { type: 'string' }, name: { type: 'string' }, password: { type: 'string' } }, strict: true });
+  const parsed = options.safeParse(values);
+  if (!parsed.success) {
+    throw new UsageError(
+      `usage: npm run user:create -- --email <email> --role support|ops [--name <name>] [--password <password>]\n` +
+        parsed.error.issues.map((issue) => `  --${issue.path.join('.')}: ${issue.message}`).join('\n'),
+    );
+  }
+  const { email, role, name } = parsed.data;
+  const generated = parsed.data.password ? undefined : randomBytes(12).toString('base64url');
+  const config = loadConfig();
+  const database = new AppDatabase({ connectionString: config.database.url, applicationName: 'crowdfund-user-create' });
+  try {
+    const passwordHash = await hashPassword(parsed.data.password ?? generated!);
+    const user = await database.db
+      .insertInto('users')
+      .values({ email, name: name ?? email.split('@')[0]!, password_hash: passwordHash, role })
+      .onConflict((oc) => oc.expression(sql`lower(email)`).doUpdateSet({ role, password_hash: passwordHash, updated_at: new Date() }))
+      .returning(['id', 'email', 'role'])
+      .executeTakeFirstOrThrow();
+    console.log(`${user.email} (${user.id}) now has role ${user.role}`);
+    if (generated) console.log(`password: ${generated}`);
+  } finally {
+    await database.close();
+  }
+});

@@ -1,0 +1,65 @@
+/** Connect onboarding through the API, and staff accounts from `npm run user:create`. */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import request from 'supertest';
+import { createTestApi, signUp, type TestApi } from '../helpers/api';
+import { TEST_DATABASE_URL } from '../helpers/db';
+import { startTestStripe, type TestStripe } from '../helpers/stripe';
+
+let api: TestApi;
+let stripe: TestStripe;
+beforeAll(async () => {
+  stripe = await startTestStripe();
+  api = await createTestApi({}, { stripe: stripe.stripe });
+});
+afterAll(async () => {
+  await api.close();
+  await stripe.close();
+});
+
+describe('POST and GET /api/me/connect', () => {
+  it('creates one Express account per user and a fresh onboarding link each time', async () => {
+    const creator = await signUp(api);
+    await request(api.app).get('/api/me/connect').set(creator.auth).expect(404);
+    const first = await request(api.app).post('/api/me/connect').set(creator.auth).expect(201);
+    expect(first.body.accountId).toMatch(/^acct_/);
+    expect(first.body.onboardingUrl).toContain('/_standin/onboarding/');
+    const second = await request(api.app).post('/api/me/connect').set(creator.auth).expect(201);
+    expect(second.body.accountId).toBe(first.body.accountId);
+    expect(second.body.onboardingUrl).not.toBe(first.body.onboardingUrl);
+    const before = await request(api.app).get('/api/me/connect').set(creator.auth).expect(200);
+    expect(before.body).toEqual({ accountId: first.body.accountId, chargesEnabled: false, payoutsEnabled: false, detailsSubmitted: false });
+    const account = await stripe.stripe.accounts.retrieve(first.body.accountId as string);
+    expect(account.metadata).toMatchObject({ user_id: creator.id });
+  });
+
+  it('requires a signed-in user', async () => {
+    await request(api.app).post('/api/me/connect').expect(401);
+    await request(api.app).get('/api/me/connect').expect(401);
+  });
+});
+
+describe('npm run user:create', () => {
+  const cli = join(__dirname, '..', '..', 'dist', 'src', 'cli', 'user-create.js');
+  const run = (args: string[]) =>
+    promisify(execFile)(process.execPath, [cli, ...args], {
+      env: { ...process.env, DATABASE_URL: `${TEST_DATABASE_URL}?options=${encodeURIComponent(`-c search_path=${api.testDb.schema}`)}` },
+    });
+
+  it('creates a support account whose printed password signs in', async () => {
+    const { stdout } = await run(['--email', 'Support@Example.com', '--role', 'support', '--name', 'Sam']);
+    expect(stdout).toMatch(/support@example.com \(.+\) now has role support/);
+    const password = /password: (\S+)/.exec(stdout)![1]!;
+    const login = await request(api.app).post('/api/auth/login').send({ email: 'support@example.com', password }).expect(200);
+    expect(login.body.user.role).toBe('support');
+  });
+
+  it('refuses a bad role with a usage message and no stack trace', async () => {
+    const failure = (await run(['--email', 'x@example.com', '--role', 'admin']).catch((error: unknown) => error)) as { code: number; stderr: string };
+    expect(failure.code).toBe(1);
+    expect(failure.stderr).toContain('usage: npm run user:create');
+    expect(failure.stderr).toContain('--role');
+    expect(failure.stderr).not.toMatch(/\bat .+\.js:\d+/);
+  });
+});
