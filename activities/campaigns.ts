@@ -2,9 +2,8 @@
  * Database activities of the campaign workflow. Each is idempotent: a transition is a conditional update from the
  * state it leaves, and notifications carry dedupe keys, so a retried activity changes nothing twice.
  */
-import { sql } from 'kysely';
-import { type Tx } from '../db/database';
 import { COUNTED_PLEDGE_STATUSES, type CampaignStatus, type FinancingModel } from '../db/schema';
+import { type Tally, tallyPledges } from '../src/campaigns/tally';
 import { fromMinorUnits } from '../src/money';
 import { enqueueNotifications, type NotificationTemplate } from '../src/notifications/outbox';
 import { type Outcome, settlementAction, type SettlementAction } from '../src/rules/outcome';
@@ -23,11 +22,6 @@ export interface CampaignSnapshot {
   endsAt: string;
 }
 
-export interface Tally {
-  totalPledged: number;
-  backers: number;
-}
-
 export interface PledgeToSettle {
   pledgeId: string;
   action: Exclude<SettlementAction, 'none'>;
@@ -41,16 +35,6 @@ const OUTCOME_TEMPLATES: Record<Outcome, NotificationTemplate> = {
 
 export function createCampaignActivities({ database }: ActivityDeps) {
   const db = database.db;
-
-  async function tally(trx: Tx, campaignId: string): Promise<Tally> {
-    const row = await trx
-      .selectFrom('pledges')
-      .select((eb) => [eb.fn.coalesce(eb.fn.sum<number>('amount'), sql<number>`0`).as('total'), eb.fn.countAll<number>().as('backers')])
-      .where('campaign_id', '=', campaignId)
-      .where('status', 'in', COUNTED_PLEDGE_STATUSES)
-      .executeTakeFirstOrThrow();
-    return { totalPledged: Number(row.total), backers: Number(row.backers) };
-  }
 
   return {
     async loadCampaign(campaignId: string): Promise<CampaignSnapshot> {
@@ -89,7 +73,7 @@ export function createCampaignActivities({ database }: ActivityDeps) {
           .execute();
         // Pledge writes lock the campaign row (FOR SHARE) before checking it is active, so once this update
         // commits no pledge can still be on its way in.
-        return tally(trx, campaignId);
+        return tallyPledges(trx, campaignId);
       });
     },
 

@@ -5,8 +5,10 @@
 import express from 'express';
 import { type ApiContext, authenticate } from './context';
 import { errorHandler, notFound } from './errors';
+import { openApiDocument } from './openapi';
 import { authRoutes } from './routes/auth';
 import { campaignLifecycleRoutes } from './routes/campaign-lifecycle';
+import { campaignRoutes } from './routes/campaigns';
 import { meRoutes } from './routes/me';
 import { opsRoutes } from './routes/ops';
 import { pledgeRoutes } from './routes/pledges';
@@ -18,6 +20,10 @@ export function createApp(context: ApiContext): express.Express {
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
 
+  const openApi = openApiDocument();
+  app.get('/api/openapi.json', (_req, res) => {
+    res.json(openApi);
+  });
   app.get('/health/live', (_req, res) => {
     res.json({ ok: true });
   });
@@ -30,7 +36,7 @@ export function createApp(context: ApiContext): express.Express {
   app.use('/api/webhooks/stripe', stripeWebhookRoutes(context));
   app.use('/api', express.json({ limit: '100kb' }), authenticate(context));
   app.use('/api/auth', authRoutes(context));
-  app.use('/api/campaigns', campaignLifecycleRoutes(context));
+  app.use('/api/campaigns', campaignRoutes(context), campaignLifecycleRoutes(context));
   app.use('/api/me', meRoutes(context));
   app.use('/api/pledges', pledgeRoutes(context));
   app.use('/api/support', supportRoutes(context));

@@ -1,0 +1,96 @@
+/**
+ * The API described as OpenAPI 3.1, generated from the zod schemas the routes validate with (zod 4's own
+ * `z.toJSONSchema`: OpenAPI 3.1 speaks JSON Schema 2020-12, so no converter library is needed). Each route is
+ * declared here once with the schema objects its handler parses.
+ */
+import { z } from 'zod';
+import { campaignIdOrSlugParams, campaignIdParam, campaignListQuery, createCampaignBody, rewardBody, stretchGoalBody, updateCampaignBody } from '../campaigns/schemas';
+import { campaignIdParams, cancelCampaignBody } from './routes/campaign-lifecycle';
+import { loginBody, signupBody } from './routes/auth';
+import { paymentMethodBody, pledgeIdParams } from './routes/pledges';
+import { refundBody } from './routes/support';
+
+type Access = 'anyone' | 'signed in' | 'support' | 'ops';
+
+export interface RouteDoc {
+  method: 'get' | 'post' | 'patch' | 'delete';
+  path: string;
+  summary: string;
+  access: Access;
+  params?: z.ZodObject;
+  query?: z.ZodObject;
+  body?: z.ZodType;
+  success: number;
+}
+
+export const ROUTES: RouteDoc[] = [
+  { method: 'post', path: '/api/auth/signup', summary: 'Create an account', access: 'anyone', body: signupBody, success: 201 },
+  { method: 'post', path: '/api/auth/login', summary: 'Sign in', access: 'anyone', body: loginBody, success: 200 },
+  { method: 'post', path: '/api/auth/logout', summary: 'Revoke this token', access: 'signed in', success: 204 },
+  { method: 'post', path: '/api/me/connect', summary: 'Create the payout account and an onboarding link', access: 'signed in', success: 201 },
+  { method: 'get', path: '/api/me/connect', summary: 'Payout account status', access: 'signed in', success: 200 },
+  { method: 'post', path: '/api/campaigns', summary: 'Create a draft campaign', access: 'signed in', body: createCampaignBody, success: 201 },
+  { method: 'get', path: '/api/campaigns', summary: 'List campaigns (keyset pages)', access: 'anyone', query: campaignListQuery, success: 200 },
+  { method: 'get', path: '/api/campaigns/{idOrSlug}', summary: 'A campaign with its totals, rewards and stretch goals', access: 'anyone', params: campaignIdOrSlugParams, success: 200 },
+  { method: 'patch', path: '/api/campaigns/{id}', summary: 'Change a draft', access: 'signed in', params: campaignIdParam, body: updateCampaignBody, success: 200 },
+  { method: 'post', path: '/api/campaigns/{id}/rewards', summary: 'Add a reward to a draft', access: 'signed in', params: campaignIdParam, body: rewardBody, success: 201 },
+  { method: 'post', path: '/api/campaigns/{id}/stretch-goals', summary: 'Add a stretch goal to a hybrid draft', access: 'signed in', params: campaignIdParam, body: stretchGoalBody, success: 201 },
+  { method: 'get', path: '/api/campaigns/{id}/stats', summary: 'Raised per day, pledges per reward (creator, ops)', access: 'signed in', params: campaignIdParam, success: 200 },
+  { method: 'post', path: '/api/campaigns/{id}/publish', summary: 'Publish: starts the campaign workflow', access: 'signed in', params: campaignIdParams, success: 202 },
+  { method: 'post', path: '/api/campaigns/{id}/cancel', summary: 'Cancel before the deadline (creator, ops)', access: 'signed in', params: campaignIdParams, body: cancelCampaignBody, success: 202 },
+  { method: 'post', path: '/api/pledges/{id}/payment-method', summary: 'Save a new card for a failed pledge and retry it', access: 'signed in', params: pledgeIdParams, body: paymentMethodBody, success: 202 },
+  { method: 'post', path: '/api/support/pledges/{id}/refunds', summary: 'Refund a pledge, fully or partly', access: 'support', params: pledgeIdParams, body: refundBody, success: 202 },
+  { method: 'get', path: '/api/ops/campaigns/{id}', summary: 'The campaign workflow state', access: 'ops', params: campaignIdParams, success: 200 },
+  { method: 'post', path: '/api/ops/campaigns/{id}/retry-settlement', summary: 'Retry errored settlements now', access: 'ops', params: campaignIdParams, success: 202 },
+  { method: 'post', path: '/api/webhooks/stripe', summary: 'Stripe events (signed)', access: 'anyone', success: 200 },
+];
+
+const errorSchema = {
+  type: 'object',
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: {
+        code: { type: 'string' },
+        message: { type: 'string' },
+        fields: { type: 'array', items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } } } },
+      },
+    },
+  },
+};
+
+function parameters(schema: z.ZodObject | undefined, where: 'path' | 'query') {
+  if (!schema) return [];
+  const json = z.toJSONSchema(schema, { io: 'input' }) as { properties?: Record<string, unknown>; required?: string[] };
+  return Object.entries(json.properties ?? {}).map(([name, property]) => ({
+    name,
+    in: where,
+    required: where === 'path' || (json.required ?? []).includes(name),
+    schema: property,
+  }));
+}
+
+export function openApiDocument() {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const route of ROUTES) {
+    paths[route.path] ??= {};
+    paths[route.path]![route.method] = {
+      summary: route.summary,
+      description: `Access: ${route.access}.`,
+      ...(route.access === 'anyone' ? {} : { security: [{ bearer: [] }] }),
+      parameters: [...parameters(route.params, 'path'), ...parameters(route.query, 'query')],
+      ...(route.body ? { requestBody: { required: true, content: { 'application/json': { schema: z.toJSONSchema(route.body, { io: 'input' }) } } } } : {}),
+      responses: {
+        [route.success]: { description: 'Success' },
+        '4XX': { description: 'A client error, naming the field when there is one', content: { 'application/json': { schema: errorSchema } } },
+      },
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Crowdfund API', version: '0.1.0', description: 'Money is a decimal string plus an ISO 4217 currency.' },
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    paths,
+  };
+}

@@ -1,0 +1,54 @@
+/** Campaign rules that need the currency or the clock: money amounts, dates and durations, refund terms. */
+import { type Config } from '../config';
+import { invalidField } from '../api/errors';
+import { fromMinorUnits, minimumChargeAmount, MoneyError, toMinorUnits } from '../money';
+import { type CreateCampaignBody } from './schemas';
+
+/** Decimal string -> minor units of `currency`, at least Stripe's minimum; a 400 naming `field` otherwise. */
+export function chargeableAmount(field: string, amount: string, currency: string): number {
+  let minor: number;
+  try {
+    minor = toMinorUnits(amount, currency);
+  } catch (error) {
+    if (error instanceof MoneyError) throw invalidField(field, error.message);
+    throw error;
+  }
+  const minimum = minimumChargeAmount(currency);
+  if (minor < minimum) throw invalidField(field, `must be at least ${fromMinorUnits(minimum, currency)} ${currency}`);
+  return minor;
+}
+
+export interface CheckedCampaign {
+  goalAmount: number;
+  startsAt: Date;
+  endsAt: Date;
+}
+
+const CLOCK_SKEW_MS = 60_000;
+
+export function checkCampaign(body: CreateCampaignBody, config: Config, now = Date.now()): CheckedCampaign {
+  const goalAmount = chargeableAmount('goalAmount', body.goalAmount, body.currency);
+  const startsAt = new Date(body.startsAt);
+  const endsAt = new Date(body.endsAt);
+  if (startsAt.getTime() < now - CLOCK_SKEW_MS) throw invalidField('startsAt', 'must not be in the past');
+  if (endsAt <= startsAt) throw invalidField('endsAt', 'must be after startsAt');
+  const duration = endsAt.getTime() - startsAt.getTime();
+  const { minDurationMs, maxDurationMs } = config.campaigns;
+  if (duration < minDurationMs || duration > maxDurationMs) {
+    throw invalidField('endsAt', `the campaign must last between ${minDurationMs / 1000} and ${maxDurationMs / 1000} seconds`);
+  }
+  if (body.model === 'kia' && !body.refundTerms) throw invalidField('refundTerms', 'is required for keep-it-all campaigns');
+  return { goalAmount, startsAt, endsAt };
+}
+
+/** A URL slug from a title: "My Lamp!" -> "my-lamp". */
+export function slugify(title: string): string {
+  const slug = title
+    .toLowerCase()
+    .normalize('NFKD')
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 60)
+    .replace(/-+$/g, '');
+  return slug || 'campaign';
+}

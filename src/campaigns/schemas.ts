@@ -1,0 +1,50 @@
+/**
+ * The request shapes of the campaign API, in zod: the same objects validate requests and generate the OpenAPI
+ * document. Rules that need the currency or the clock (money, dates) are checked in src/campaigns/rules.ts.
+ */
+import { z } from 'zod';
+import { MAX_PLATFORM_FEE_BPS, MIN_PLATFORM_FEE_BPS, SUPPORTED_CURRENCIES } from '../money';
+
+const decimal = z.string().regex(/^(0|[1-9][0-9]*)(\.[0-9]+)?$/, 'must be a decimal amount such as "1500.00"');
+const slug = z.string().regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'lowercase letters, digits and single dashes').max(80);
+const timestamp = z.iso.datetime({ offset: true });
+
+export const campaignFields = {
+  title: z.string().trim().min(3).max(120),
+  slug: slug.optional(),
+  description: z.string().max(10_000).optional(),
+  goalAmount: decimal,
+  currency: z.enum(SUPPORTED_CURRENCIES as [string, ...string[]]),
+  model: z.enum(['aon', 'kia', 'hybrid']),
+  startsAt: timestamp,
+  endsAt: timestamp,
+  refundTerms: z.string().trim().min(1).max(5_000).optional(),
+  platformFeeBps: z.number().int().min(MIN_PLATFORM_FEE_BPS).max(MAX_PLATFORM_FEE_BPS).optional(),
+};
+
+export const createCampaignBody = z.object(campaignFields);
+export const updateCampaignBody = z.object(campaignFields).partial().refine((body) => Object.keys(body).length > 0, 'give at least one field to change');
+
+export const rewardBody = z.object({
+  title: z.string().trim().min(1).max(120),
+  description: z.string().max(5_000).optional(),
+  minPledge: decimal,
+  limitQty: z.number().int().min(1).max(1_000_000).optional(),
+  shipsAt: z.iso.date().optional(),
+});
+
+export const stretchGoalBody = z.object({
+  title: z.string().trim().min(1).max(120),
+  targetAmount: decimal,
+});
+
+export const campaignListQuery = z.object({
+  status: z.enum(['draft', 'scheduled', 'active', 'settling', 'funded', 'failed', 'cancelled']).optional(),
+  cursor: z.string().max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+});
+
+export const campaignIdOrSlugParams = z.object({ idOrSlug: z.string().min(1).max(80) });
+export const campaignIdParam = z.object({ id: z.uuid() });
+
+export type CreateCampaignBody = z.infer<typeof createCampaignBody>;
