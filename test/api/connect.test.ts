@@ -63,3 +63,29 @@ describe('npm run user:create', () => {
     expect(failure.stderr).not.toMatch(/\bat .+\.js:\d+/);
   });
 });
+
+describe('authorization matrix for the account endpoints', () => {
+  it('each caller acts only on their own account; anonymous callers get 401; nobody gets a 500', async () => {
+    const callers = {
+      anonymous: undefined,
+      user: (await signUp(api)).auth,
+      support: (await signUp(api, { role: 'support' })).auth,
+      ops: (await signUp(api, { role: 'ops' })).auth,
+    };
+    const expected = {
+      'POST /api/me/connect': { anonymous: 401, user: 201, support: 201, ops: 201 },
+      'GET /api/me/connect': { anonymous: 401, user: 200, support: 200, ops: 200 },
+      'POST /api/auth/logout': { anonymous: 401, user: 204, support: 204, ops: 204 },
+    };
+    const actual: Record<string, Record<string, number>> = {};
+    for (const endpoint of Object.keys(expected)) {
+      const [method, path] = endpoint.split(' ') as ['POST' | 'GET', string];
+      actual[endpoint] = {};
+      for (const [who, auth] of Object.entries(callers)) {
+        const call = method === 'POST' ? request(api.app).post(path) : request(api.app).get(path);
+        actual[endpoint]![who] = (await (auth ? call.set(auth) : call)).status;
+      }
+    }
+    expect(actual).toEqual(expected);
+  });
+});

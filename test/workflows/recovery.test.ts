@@ -98,6 +98,8 @@ test('a card that needs authentication fails off-session once its hold lapsed, a
     expect(await handle.query(campaignStateQuery)).toMatchObject({ pledges: { errored: 1 } });
     await handle.terminate('scenario done');
   });
+  const report = await expectBalanced(campaign.id);
+  expect(report.breakdown.netCollected).toBe(0);
 });
 
 test('support refunds before the payout (smaller payout) and after it (the creator’s share is reversed)', async () => {
