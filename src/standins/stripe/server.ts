@@ -364,7 +364,7 @@ function route(state: StripeState, method: string, path: string, params: Params)
         livemode: false,
         metadata: {},
         secret: `whsec_${newId('s').slice(2)}`,
-      } as unknown as Stripe.WebhookEndpoint & { secret: string };
+      } satisfies Partial<Stripe.WebhookEndpoint> as Stripe.WebhookEndpoint & { secret: string };
       state.webhookEndpoints.set(endpoint.id, endpoint);
       return endpoint;
     }

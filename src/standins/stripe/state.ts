@@ -66,6 +66,7 @@ export class StripeState {
       pending_webhooks: this.webhookEndpoints.size,
       request: { id: null, idempotency_key: null },
       type,
+      // Stripe.Event is a union over every event type; the stand-in emits the documented subset.
     } as unknown as Stripe.Event;
     this.events.push(event);
     this.onEvent(event);
@@ -84,7 +85,7 @@ export class StripeState {
       metadata: (params.metadata as Record<string, string>) ?? {},
       livemode: false,
       invoice_settings: { custom_fields: null, default_payment_method: null, footer: null, rendering_options: null },
-    } as unknown as Stripe.Customer;
+    } satisfies Partial<Stripe.Customer> as Stripe.Customer;
     this.customers.set(customer.id, customer);
     this.emit('customer.created', customer);
     return customer;
@@ -119,9 +120,24 @@ export class StripeState {
       customer: null,
       livemode: false,
       metadata: {},
-      billing_details: { address: null, email: null, name: null, phone: null },
-      card: { brand: card.brand, last4: card.last4, exp_month: 12, exp_year: 2034, funding: 'credit', country: 'US' },
-    } as unknown as Stripe.PaymentMethod;
+      billing_details: { address: null, email: null, name: null, phone: null, tax_id: null },
+      card: {
+        brand: card.brand,
+        display_brand: card.brand,
+        last4: card.last4,
+        exp_month: 12,
+        exp_year: 2034,
+        funding: 'credit',
+        country: 'US',
+        checks: { address_line1_check: null, address_postal_code_check: null, cvc_check: 'pass' },
+        generated_from: null,
+        networks: { available: [card.brand], preferred: null },
+        three_d_secure_usage: { supported: true },
+        wallet: null,
+        fingerprint: card.last4,
+        regulated_status: 'unregulated',
+      },
+    } satisfies Partial<Stripe.PaymentMethod> as Stripe.PaymentMethod;
     const stored = { object, behaviour: card.behaviour, setUp: card.behaviour === 'setup_for_off_session' };
     this.paymentMethods.set(object.id, stored);
     return stored;
@@ -166,7 +182,7 @@ export class StripeState {
       next_action: null,
       last_setup_error: null,
       livemode: false,
-    } as unknown as Stripe.SetupIntent;
+    } satisfies Partial<Stripe.SetupIntent> as Stripe.SetupIntent;
     intent.client_secret = `${intent.id}_secret_${randomBytes(8).toString('hex')}`;
     this.setupIntents.set(intent.id, intent);
     if (params.payment_method) {
@@ -200,7 +216,7 @@ export class StripeState {
     }
     if (decision.outcome === 'authenticate') {
       intent.status = 'requires_action';
-      intent.next_action = { type: 'use_stripe_sdk', use_stripe_sdk: { type: 'three_d_secure_redirect', stripe_js: `${this.baseUrl()}/_standin/setup_intents/${intent.id}/authenticate` } } as unknown as Stripe.SetupIntent.NextAction;
+      intent.next_action = { type: 'use_stripe_sdk', use_stripe_sdk: { type: 'three_d_secure_redirect', stripe_js: `${this.baseUrl()}/_standin/setup_intents/${intent.id}/authenticate` } } satisfies Partial<Stripe.SetupIntent.NextAction> as Stripe.SetupIntent.NextAction;
       this.emit('setup_intent.requires_action', intent);
       return intent;
     }
@@ -253,7 +269,7 @@ export class StripeState {
       transfer_group: (params.transfer_group as string) ?? null,
       canceled_at: null,
       cancellation_reason: null,
-    } as unknown as Stripe.PaymentIntent;
+    } satisfies Partial<Stripe.PaymentIntent> as Stripe.PaymentIntent;
     intent.client_secret = `${intent.id}_secret_${randomBytes(8).toString('hex')}`;
     this.paymentIntents.set(intent.id, intent);
     if (params.payment_method) {
@@ -316,7 +332,7 @@ export class StripeState {
     }
     if (decision.outcome === 'authenticate') {
       intent.status = 'requires_action';
-      intent.next_action = { type: 'use_stripe_sdk', use_stripe_sdk: { type: 'three_d_secure_redirect', stripe_js: `${this.baseUrl()}/_standin/payment_intents/${intent.id}/authenticate` } } as unknown as Stripe.PaymentIntent.NextAction;
+      intent.next_action = { type: 'use_stripe_sdk', use_stripe_sdk: { type: 'three_d_secure_redirect', stripe_js: `${this.baseUrl()}/_standin/payment_intents/${intent.id}/authenticate` } } satisfies Partial<Stripe.PaymentIntent.NextAction> as Stripe.PaymentIntent.NextAction;
       this.emit('payment_intent.requires_action', intent);
       return intent;
     }
@@ -363,7 +379,7 @@ export class StripeState {
       refunded: false,
       status: 'succeeded',
       transfer_group: intent.transfer_group,
-    } as unknown as Stripe.Charge;
+    } satisfies Partial<Stripe.Charge> as Stripe.Charge;
     this.charges.set(charge.id, charge);
     return charge;
   }
@@ -401,7 +417,7 @@ export class StripeState {
       source,
       status: availableOn <= this.nowSeconds ? 'available' : 'pending',
       type,
-    } as unknown as Stripe.BalanceTransaction;
+    } satisfies Partial<Stripe.BalanceTransaction> as Stripe.BalanceTransaction;
     this.balanceTransactions.set(transaction.id, transaction);
     return transaction;
   }
@@ -490,7 +506,7 @@ export class StripeState {
       payment_intent: charge.payment_intent,
       reason: (params.reason as string) ?? null,
       status: 'succeeded',
-    } as unknown as Stripe.Refund;
+    } satisfies Partial<Stripe.Refund> as Stripe.Refund;
     this.refunds.set(refund.id, refund);
     charge.amount_refunded += amount;
     charge.refunded = charge.amount_refunded >= charge.amount_captured;
@@ -516,7 +532,7 @@ export class StripeState {
       created: this.nowSeconds,
       metadata: (params.metadata as Record<string, string>) ?? {},
       default_currency: 'usd',
-    } as unknown as Stripe.Account;
+    } satisfies Partial<Stripe.Account> as Stripe.Account;
     this.accounts.set(account.id, account);
     return account;
   }
@@ -562,7 +578,7 @@ export class StripeState {
       bucket.set(transaction.currency, (bucket.get(transaction.currency) ?? 0) + transaction.net);
     }
     const list = (bucket: Map<string, number>) => [...bucket].map(([currency, amount]) => ({ amount, currency, source_types: { card: amount } }));
-    return { object: 'balance', available: list(available), pending: list(pending), livemode: false } as unknown as Stripe.Balance;
+    return { object: 'balance', available: list(available), pending: list(pending), livemode: false } satisfies Partial<Stripe.Balance> as Stripe.Balance;
   }
 
   createTransfer(params: Params): Stripe.Transfer {
@@ -594,7 +610,10 @@ export class StripeState {
       reversals: { object: 'list', data: [], has_more: false, url: '' },
       reversed: false,
       transfer_group: (params.transfer_group as string) ?? null,
-    } as unknown as Stripe.Transfer;
+      balance_transaction: '',
+      description: null,
+      source_transaction: null,
+    } satisfies Partial<Stripe.Transfer> as Stripe.Transfer;
     transfer.balance_transaction = this.balanceTransaction('transfer', -amount, 0, currency, transfer.id, this.nowSeconds).id;
     this.transfers.set(transfer.id, transfer);
     this.emit('transfer.created', transfer);
@@ -622,7 +641,7 @@ export class StripeState {
       currency: transfer.currency,
       metadata: (params.metadata as Record<string, string>) ?? {},
       transfer: transfer.id,
-    } as unknown as Stripe.TransferReversal;
+    } satisfies Partial<Stripe.TransferReversal> as Stripe.TransferReversal;
     reversal.balance_transaction = this.balanceTransaction('transfer_refund', amount, 0, transfer.currency, reversal.id, this.nowSeconds).id;
     transfer.amount_reversed += amount;
     transfer.reversed = transfer.amount_reversed >= transfer.amount;
