@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { campaignIdOrSlugParams, campaignIdParam, campaignListQuery, createCampaignBody, rewardBody, stretchGoalBody, updateCampaignBody } from '../campaigns/schemas';
 import { campaignIdParams, cancelCampaignBody } from './routes/campaign-lifecycle';
 import { loginBody, signupBody } from './routes/auth';
-import { paymentMethodBody, pledgeIdParams } from './routes/pledges';
+import { paymentMethodBody, placePledgeBody, pledgeIdParams } from './routes/pledges';
 import { refundBody } from './routes/support';
 
 type Access = 'anyone' | 'signed in' | 'support' | 'ops';
@@ -38,6 +38,7 @@ export const ROUTES: RouteDoc[] = [
   { method: 'get', path: '/api/campaigns/{id}/stats', summary: 'Raised per day, pledges per reward (creator, ops)', access: 'signed in', params: campaignIdParam, success: 200 },
   { method: 'post', path: '/api/campaigns/{id}/publish', summary: 'Publish: starts the campaign workflow', access: 'signed in', params: campaignIdParams, success: 202 },
   { method: 'post', path: '/api/campaigns/{id}/cancel', summary: 'Cancel before the deadline (creator, ops)', access: 'signed in', params: campaignIdParams, body: cancelCampaignBody, success: 202 },
+  { method: 'post', path: '/api/campaigns/{id}/pledges', summary: 'Pledge by card (Idempotency-Key header required)', access: 'signed in', params: campaignIdParam, body: placePledgeBody, success: 201 },
   { method: 'post', path: '/api/pledges/{id}/payment-method', summary: 'Save a new card for a failed pledge and retry it', access: 'signed in', params: pledgeIdParams, body: paymentMethodBody, success: 202 },
   { method: 'post', path: '/api/support/pledges/{id}/refunds', summary: 'Refund a pledge, fully or partly', access: 'support', params: pledgeIdParams, body: refundBody, success: 202 },
   { method: 'get', path: '/api/ops/campaigns/{id}', summary: 'The campaign workflow state', access: 'ops', params: campaignIdParams, success: 200 },

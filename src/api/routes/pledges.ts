@@ -5,10 +5,42 @@
 import { Router } from 'express';
 import Stripe from 'stripe';
 import { z } from 'zod';
+import { fromMinorUnits } from '../../money';
+import { placePledge } from '../../pledges/place-pledge';
 import { type ApiContext, requireStripe, requireUser, requireWorkflows } from '../context';
+import { idempotent } from '../idempotency';
 import { ApiError, conflict, forbidden, notFound } from '../errors';
 
 export const pledgeIdParams = z.object({ id: z.uuid() });
+export const placePledgeBody = z.object({
+  amount: z.string().regex(/^(0|[1-9][0-9]*)(\.[0-9]+)?$/, 'must be a decimal amount such as "25.00"'),
+  rewardId: z.uuid().optional(),
+  paymentMethodId: z.string().regex(/^pm_\w+$/, 'must be a Stripe PaymentMethod id (pm_...)'),
+});
+
+/** `POST /api/campaigns/:id/pledges` (mounted under /api/campaigns), with a required Idempotency-Key. */
+export function campaignPledgeRoutes(context: ApiContext): Router {
+  const router = Router();
+  router.post('/:id/pledges', idempotent(context), async (req, res) => {
+    const backer = requireUser(res);
+    const { id } = pledgeIdParams.parse(req.params);
+    const body = placePledgeBody.parse(req.body);
+    const stripe = requireStripe(context);
+    const { pledge, nextAction } = await placePledge(
+      { database: context.database, stripe, config: context.config },
+      { campaignId: id, backer, amount: body.amount, paymentMethodId: body.paymentMethodId, ...(body.rewardId ? { rewardId: body.rewardId } : {}) },
+    );
+    res.status(201).json({
+      id: pledge.id,
+      status: pledge.status,
+      amount: fromMinorUnits(pledge.amount, pledge.currency),
+      currency: pledge.currency,
+      reward: pledge.reward_id,
+      ...(nextAction ? { nextAction } : {}),
+    });
+  });
+  return router;
+}
 export const paymentMethodBody = z.object({ paymentMethodId: z.string().regex(/^pm_\w+$/, 'must be a Stripe PaymentMethod id (pm_...)') });
 
 export function pledgeRoutes(context: ApiContext): Router {

@@ -1,0 +1,157 @@
+/**
+ * Pledge placement through HTTP with real Postgres and the Stripe stand-in: each financing model's path, card
+ * errors, 3-D Secure, idempotent replays, rewards that never oversell, stretch goals unlocked once.
+ */
+import { randomUUID } from 'node:crypto';
+import request from 'supertest';
+import { issueToken } from '../../src/auth/tokens';
+import { createTestApi, type TestApi } from '../helpers/api';
+import { startTestStripe, type TestStripe } from '../helpers/stripe';
+
+let api: TestApi;
+let stripe: TestStripe;
+beforeAll(async () => {
+  stripe = await startTestStripe();
+  api = await createTestApi({}, { stripe: stripe.stripe });
+});
+afterAll(async () => {
+  await api.close();
+  await stripe.close();
+});
+
+const DAY = 86_400_000;
+
+/** Users made directly in the database (no scrypt), with a token: many backers for the concurrency test. */
+async function user() {
+  const db = api.context.database.db;
+  const row = await db.insertInto('users').values({ email: `${randomUUID()}@example.com`, name: 'Backer', password_hash: 'x' }).returningAll().executeTakeFirstOrThrow();
+  const token = await issueToken(db, api.context.config.auth.secret, row.id, DAY);
+  return { id: row.id, auth: { Authorization: `Bearer ${token}` } };
+}
+
+async function campaign(options: { model?: 'aon' | 'kia' | 'hybrid'; endsInMs?: number; goal?: number; status?: 'active' | 'scheduled' } = {}) {
+  const creator = await user();
+  return api.context.database.db
+    .insertInto('campaigns')
+    .values({
+      creator_id: creator.id,
+      title: 'Lamp',
+      slug: `lamp-${randomUUID()}`,
+      goal_amount: options.goal ?? 100_000,
+      currency: 'USD',
+      model: options.model ?? 'aon',
+      status: options.status ?? 'active',
+      starts_at: new Date(Date.now() - DAY),
+      ends_at: new Date(Date.now() + (options.endsInMs ?? 3 * DAY)),
+      refund_terms: options.model === 'kia' ? 'Refunds within 14 days' : null,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+function pledge(campaignId: string, auth: Record<string, string>, body: Record<string, unknown>, key = randomUUID()) {
+  return request(api.app).post(`/api/campaigns/${campaignId}/pledges`).set(auth).set('Idempotency-Key', key).send(body);
+}
+
+const row = (id: string) => api.context.database.db.selectFrom('pledges').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+
+test('all-or-nothing within the hold window: a hold, with the card saved for off-session use', async () => {
+  const c = await campaign();
+  const backer = await user();
+  const response = await pledge(c.id, backer.auth, { amount: '25.00', paymentMethodId: 'pm_card_visa' }).expect(201);
+  expect(response.body).toMatchObject({ status: 'authorized', amount: '25.00', currency: 'USD' });
+  const stored = await row(response.body.id as string);
+  const intent = await stripe.stripe.paymentIntents.retrieve(stored.payment_intent_id!);
+  expect(intent).toMatchObject({ status: 'requires_capture', capture_method: 'manual', setup_future_usage: 'off_session', metadata: { pledge_id: stored.id } });
+});
+
+test('all-or-nothing beyond the hold window: the card is saved by a SetupIntent, nothing is held', async () => {
+  const c = await campaign({ endsInMs: 30 * DAY });
+  const response = await pledge(c.id, (await user()).auth, { amount: '25.00', paymentMethodId: 'pm_card_visa' }).expect(201);
+  const stored = await row(response.body.id as string);
+  expect(stored).toMatchObject({ status: 'authorized', payment_intent_id: null });
+  expect((await stripe.stripe.setupIntents.retrieve(stored.setup_intent_id!)).status).toBe('succeeded');
+});
+
+test('keep-it-all: charged now, with the capture and Stripe’s fee in the ledger', async () => {
+  const c = await campaign({ model: 'kia' });
+  const response = await pledge(c.id, (await user()).auth, { amount: '100.00', paymentMethodId: 'pm_card_visa' }).expect(201);
+  expect(response.body.status).toBe('captured');
+  const ledger = await api.context.database.db.selectFrom('ledger_entries').select(['kind', 'amount']).where('pledge_id', '=', response.body.id as string).orderBy('kind').execute();
+  expect(ledger).toEqual([{ kind: 'capture', amount: 10_000 }, { kind: 'processing_fee', amount: 320 }]);
+});
+
+test('a card that needs 3-D Secure answers with the next action, and the pledge waits for it', async () => {
+  const c = await campaign();
+  const response = await pledge(c.id, (await user()).auth, { amount: '25.00', paymentMethodId: 'pm_card_authenticationRequired' }).expect(201);
+  expect(response.body).toMatchObject({ status: 'requires_action', nextAction: { type: 'use_stripe_sdk', clientSecret: expect.stringMatching(/_secret_/) } });
+});
+
+test.each([
+  ['pm_card_chargeDeclined', 'card_declined'],
+  ['pm_card_chargeDeclinedExpiredCard', 'expired_card'],
+])('a declined card (%s) is a 402 %s, the pledge failed and its reward unit released', async (card, code) => {
+  const c = await campaign();
+  const reward = await api.context.database.db.insertInto('rewards').values({ campaign_id: c.id, title: 'Pin', min_pledge: 1_000, limit_qty: 3 }).returningAll().executeTakeFirstOrThrow();
+  const response = await pledge(c.id, (await user()).auth, { amount: '25.00', rewardId: reward.id, paymentMethodId: card }).expect(402);
+  expect(response.body.error.code).toBe(code);
+  const after = await api.context.database.db.selectFrom('rewards').select('claimed_qty').where('id', '=', reward.id).executeTakeFirstOrThrow();
+  expect(after.claimed_qty).toBe(0);
+});
+
+test('errors: campaign not active, below the reward or currency minimum, malformed fields, missing key', async () => {
+  const scheduled = await campaign({ status: 'scheduled' });
+  const backer = await user();
+  expect((await pledge(scheduled.id, backer.auth, { amount: '25.00', paymentMethodId: 'pm_card_visa' }).expect(422)).body.error.code).toBe('campaign_not_active');
+  const c = await campaign();
+  const reward = await api.context.database.db.insertInto('rewards').values({ campaign_id: c.id, title: 'Print', min_pledge: 5_000 }).returningAll().executeTakeFirstOrThrow();
+  expect((await pledge(c.id, backer.auth, { amount: '25.00', rewardId: reward.id, paymentMethodId: 'pm_card_visa' }).expect(422)).body.error.code).toBe('amount_below_reward_minimum');
+  expect((await pledge(c.id, backer.auth, { amount: '0.20', paymentMethodId: 'pm_card_visa' }).expect(422)).body.error.code).toBe('amount_below_currency_minimum');
+  expect((await pledge(c.id, backer.auth, { amount: '25.001', paymentMethodId: 'pm_card_visa' }).expect(400)).body.error.fields[0].path).toBe('amount');
+  expect((await pledge(c.id, backer.auth, { amount: '25.00', paymentMethodId: 'card' }).expect(400)).body.error.fields[0].path).toBe('paymentMethodId');
+  await request(api.app).post(`/api/campaigns/${c.id}/pledges`).set(backer.auth).send({ amount: '25.00', paymentMethodId: 'pm_card_visa' }).expect(400);
+  await pledge(c.id, {}, { amount: '25.00', paymentMethodId: 'pm_card_visa' }).expect(401);
+});
+
+test('the same Idempotency-Key replays the first answer; another body with it is a 422; one live pledge per backer', async () => {
+  const c = await campaign();
+  const backer = await user();
+  const key = randomUUID();
+  const first = await pledge(c.id, backer.auth, { amount: '30.00', paymentMethodId: 'pm_card_visa' }, key).expect(201);
+  const replay = await pledge(c.id, backer.auth, { amount: '30.00', paymentMethodId: 'pm_card_visa' }, key).expect(201);
+  expect(replay.body).toEqual(first.body);
+  expect(replay.headers['idempotent-replayed']).toBe('true');
+  expect((await pledge(c.id, backer.auth, { amount: '31.00', paymentMethodId: 'pm_card_visa' }, key).expect(422)).body.error.code).toBe('idempotency_key_reused');
+  expect((await pledge(c.id, backer.auth, { amount: '40.00', paymentMethodId: 'pm_card_visa' }).expect(409)).body.error.code).toBe('pledge_exists');
+  const intents = (await stripe.requests()).filter((r) => r.path === '/v1/payment_intents' && r.idempotencyKey === `pledge-${first.body.id}-authorize`);
+  expect(intents).toHaveLength(1);
+});
+
+test('the last 10 units of a reward go to exactly 10 of 60 concurrent backers', async () => {
+  const c = await campaign();
+  const reward = await api.context.database.db.insertInto('rewards').values({ campaign_id: c.id, title: 'Signed', min_pledge: 1_000, limit_qty: 50, claimed_qty: 40 }).returningAll().executeTakeFirstOrThrow();
+  const backers = await Promise.all(Array.from({ length: 60 }, () => user()));
+  const results = await Promise.all(backers.map((backer) => pledge(c.id, backer.auth, { amount: '10.00', rewardId: reward.id, paymentMethodId: 'pm_card_visa' })));
+  const statuses = results.map((r) => r.status);
+  expect(statuses.filter((s) => s === 201)).toHaveLength(10);
+  expect(statuses.filter((s) => s === 409)).toHaveLength(50);
+  expect(results.filter((r) => r.status === 409).every((r) => r.body.error.code === 'reward_sold_out')).toBe(true);
+  const after = await api.context.database.db.selectFrom('rewards').select('claimed_qty').where('id', '=', reward.id).executeTakeFirstOrThrow();
+  expect(after.claimed_qty).toBe(50);
+});
+
+test('a pledge taking a hybrid campaign past a stretch goal unlocks it once and tells every backer', async () => {
+  const c = await campaign({ model: 'hybrid', goal: 1_000 });
+  const goal = await api.context.database.db.insertInto('stretch_goals').values({ campaign_id: c.id, title: 'Brass edition', target_amount: 5_000 }).returningAll().executeTakeFirstOrThrow();
+  await pledge(c.id, (await user()).auth, { amount: '30.00', paymentMethodId: 'pm_card_visa' }).expect(201);
+  const crossing = await pledge(c.id, (await user()).auth, { amount: '25.00', paymentMethodId: 'pm_card_visa' }).expect(201);
+  expect(crossing.body.status).toBe('authorized');
+  const unlocked = await api.context.database.db.selectFrom('stretch_goals').selectAll().where('id', '=', goal.id).executeTakeFirstOrThrow();
+  expect(unlocked.unlocked_at).toBeInstanceOf(Date);
+  await pledge(c.id, (await user()).auth, { amount: '25.00', paymentMethodId: 'pm_card_visa' }).expect(201);
+  const told = await api.context.database.db.selectFrom('notifications').select('recipient_id').where('template', '=', 'stretch_goal_unlocked').execute();
+  expect(told).toHaveLength(2);
+  const detail = await request(api.app).get(`/api/campaigns/${c.id}`).expect(200);
+  expect(detail.body).toMatchObject({ raised: '80.00', backers: 3 });
+  expect(detail.body.stretchGoals[0].unlockedAt).toEqual(expect.any(String));
+});
