@@ -145,6 +145,61 @@ export async function placePledge(deps: { database: AppDatabase; stripe: Stripe;
   }
 }
 
+/**
+ * A pledge that waited for 3-D Secure learns the outcome from Stripe's webhook. Idempotent: only a pledge still
+ * waiting changes, so duplicate or late events do nothing.
+ */
+export async function completeAuthentication(deps: { database: AppDatabase; stripe: Stripe }, event: Stripe.Event): Promise<void> {
+  const { database, stripe } = deps;
+  const db = database.db;
+  const object = event.data.object as { id: string };
+  const column = event.type.startsWith('setup_intent.') ? 'setup_intent_id' : 'payment_intent_id';
+  const pledge = await db.selectFrom('pledges').selectAll().where(column, '=', object.id).executeTakeFirst();
+  if (!pledge || (pledge.status !== 'requires_action' && pledge.status !== 'pending')) return;
+  const campaign = await db.selectFrom('campaigns').selectAll().where('id', '=', pledge.campaign_id).executeTakeFirstOrThrow();
+  switch (event.type) {
+    case 'setup_intent.succeeded': {
+      const setup = event.data.object as Stripe.SetupIntent;
+      await settlePlacement(database, campaign, pledge, { status: 'authorized', payment_method_id: setup.payment_method as string });
+      return;
+    }
+    case 'payment_intent.amount_capturable_updated': {
+      const intent = event.data.object as Stripe.PaymentIntent;
+      await settlePlacement(database, campaign, pledge, {
+        status: 'authorized',
+        payment_method_id: intent.payment_method as string,
+        hold_expires_at: new Date((intent.created + 7 * 86_400) * 1000),
+      });
+      return;
+    }
+    case 'payment_intent.succeeded': {
+      const intent = await stripe.paymentIntents.retrieve(object.id, { expand: ['latest_charge.balance_transaction'] });
+      const charge = intent.latest_charge as Stripe.Charge;
+      const balance = charge.balance_transaction as Stripe.BalanceTransaction;
+      await settlePlacement(
+        database,
+        campaign,
+        pledge,
+        { status: 'captured', payment_method_id: intent.payment_method as string, amount_captured: intent.amount_received, processing_fee: balance.fee, captured_at: new Date() },
+        [
+          { kind: 'capture', amount: intent.amount_received, stripeObjectId: charge.id },
+          { kind: 'processing_fee', amount: balance.fee, stripeObjectId: balance.id },
+        ],
+      );
+      return;
+    }
+    case 'payment_intent.payment_failed':
+    case 'setup_intent.setup_failed': {
+      const failure = (event.data.object as { last_payment_error?: { code?: string; message?: string }; last_setup_error?: { code?: string; message?: string } });
+      const error = failure.last_payment_error ?? failure.last_setup_error ?? {};
+      await failPlacement(database, pledge, { code: error.code ?? 'authentication_failed', message: error.message ?? 'Authentication failed' }, ['requires_action', 'pending']);
+      return;
+    }
+    default:
+      return;
+  }
+}
+
 async function ensureCustomer(database: AppDatabase, stripe: Stripe, backer: User): Promise<string> {
   if (backer.stripe_customer_id) return backer.stripe_customer_id;
   const customer = await stripe.customers.create({ email: backer.email, name: backer.name, metadata: { user_id: backer.id } }, { idempotencyKey: stripeKeys.customer(backer.id) });
@@ -210,13 +265,18 @@ async function settlePlacement(
   });
 }
 
-async function failPlacement(database: AppDatabase, pledge: Pledge, error: { code?: string; decline_code?: string; message: string }): Promise<void> {
+async function failPlacement(
+  database: AppDatabase,
+  pledge: Pledge,
+  error: { code?: string; decline_code?: string; message: string },
+  from: Array<'pending' | 'requires_action'> = ['pending'],
+): Promise<void> {
   await database.transaction(async (trx) => {
     const failed = await trx
       .updateTable('pledges')
       .set({ status: 'failed', failure_code: error.decline_code ?? error.code ?? 'card_declined', failure_message: error.message, updated_at: new Date() })
       .where('id', '=', pledge.id)
-      .where('status', '=', 'pending')
+      .where('status', 'in', from)
       .executeTakeFirst();
     if (failed.numUpdatedRows > 0n && pledge.reward_id) {
       await trx.updateTable('rewards').set({ claimed_qty: sql`claimed_qty - 1` }).where('id', '=', pledge.reward_id).execute();

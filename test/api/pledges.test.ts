@@ -12,7 +12,7 @@ let api: TestApi;
 let stripe: TestStripe;
 beforeAll(async () => {
   stripe = await startTestStripe();
-  api = await createTestApi({}, { stripe: stripe.stripe });
+  api = await createTestApi({ STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET }, { stripe: stripe.stripe });
 });
 afterAll(async () => {
   await api.close();
@@ -20,6 +20,17 @@ afterAll(async () => {
 });
 
 const DAY = 86_400_000;
+const WEBHOOK_SECRET = 'whsec_pledges_test';
+
+/** Delivers the stand-in's latest event of `type` about `objectId` to the API, signed as Stripe signs it. */
+async function deliver(type: string, objectId: string) {
+  const events = await stripe.stripe.events.list({ type, limit: 100 });
+  const event = events.data.find((e) => (e.data.object as { id: string }).id === objectId);
+  if (!event) throw new Error(`no ${type} event for ${objectId}`);
+  const payload = JSON.stringify(event);
+  const signature = stripe.stripe.webhooks.generateTestHeaderString({ payload, secret: WEBHOOK_SECRET });
+  return request(api.app).post('/api/webhooks/stripe').set('Stripe-Signature', signature).set('Content-Type', 'application/json').send(payload).expect(200);
+}
 
 /** Users made directly in the database (no scrypt), with a token: many backers for the concurrency test. */
 async function user() {
@@ -81,10 +92,28 @@ test('keep-it-all: charged now, with the capture and Stripe’s fee in the ledge
   expect(ledger).toEqual([{ kind: 'capture', amount: 10_000 }, { kind: 'processing_fee', amount: 320 }]);
 });
 
-test('a card that needs 3-D Secure answers with the next action, and the pledge waits for it', async () => {
+test('a card that needs 3-D Secure answers with the next action; Stripe’s webhook completes the pledge once', async () => {
   const c = await campaign();
   const response = await pledge(c.id, (await user()).auth, { amount: '25.00', paymentMethodId: 'pm_card_authenticationRequired' }).expect(201);
   expect(response.body).toMatchObject({ status: 'requires_action', nextAction: { type: 'use_stripe_sdk', clientSecret: expect.stringMatching(/_secret_/) } });
+  const waiting = await row(response.body.id as string);
+  await stripe.authenticate('payment_intents', waiting.payment_intent_id!);
+  await deliver('payment_intent.amount_capturable_updated', waiting.payment_intent_id!);
+  expect(await row(waiting.id)).toMatchObject({ status: 'authorized' });
+  const replay = await deliver('payment_intent.amount_capturable_updated', waiting.payment_intent_id!);
+  expect(replay.body).toEqual({ received: true, duplicate: true });
+});
+
+test('a failed 3-D Secure challenge fails the pledge and frees its reward unit', async () => {
+  const c = await campaign({ model: 'kia' });
+  const reward = await api.context.database.db.insertInto('rewards').values({ campaign_id: c.id, title: 'Pin', min_pledge: 1_000, limit_qty: 1 }).returningAll().executeTakeFirstOrThrow();
+  const response = await pledge(c.id, (await user()).auth, { amount: '25.00', rewardId: reward.id, paymentMethodId: 'pm_card_authenticationRequired' }).expect(201);
+  const waiting = await row(response.body.id as string);
+  await stripe.authenticate('payment_intents', waiting.payment_intent_id!, { fail: true });
+  await deliver('payment_intent.payment_failed', waiting.payment_intent_id!);
+  expect(await row(waiting.id)).toMatchObject({ status: 'failed' });
+  const after = await api.context.database.db.selectFrom('rewards').select('claimed_qty').where('id', '=', reward.id).executeTakeFirstOrThrow();
+  expect(after.claimed_qty).toBe(0);
 });
 
 test.each([

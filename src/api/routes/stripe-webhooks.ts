@@ -7,6 +7,7 @@ import express, { Router } from 'express';
 import type Stripe from 'stripe';
 import { sql } from 'kysely';
 import { applyAccountUpdate } from '../../connect/account-updates';
+import { completeAuthentication } from '../../pledges/place-pledge';
 import { type ApiContext, requireStripe } from '../context';
 import { ApiError } from '../errors';
 
@@ -48,7 +49,11 @@ async function handle(context: ApiContext, event: Stripe.Event): Promise<void> {
   if (event.type === 'account.updated') {
     const waiting = await applyAccountUpdate(context.database.db, event.data.object);
     for (const campaignId of waiting) await context.campaignWorkflows?.connectAccountUpdated(campaignId);
+    return;
   }
-  // Pledge events (payment_intent.*, setup_intent.succeeded, charge.refunded) are recorded here; acting on them
-  // belongs to pledge placement, which is not built yet.
+  if (event.type.startsWith('payment_intent.') || event.type.startsWith('setup_intent.')) {
+    await completeAuthentication({ database: context.database, stripe: requireStripe(context) }, event);
+  }
+  // Other events (charge.refunded, transfer.*) are recorded for the audit trail; the workflow's own calls already
+  // wrote what they mean.
 }
