@@ -39,6 +39,8 @@ export const ROUTES: RouteDoc[] = [
   { method: 'post', path: '/api/campaigns/{id}/publish', summary: 'Publish: starts the campaign workflow', access: 'signed in', params: campaignIdParams, success: 202 },
   { method: 'post', path: '/api/campaigns/{id}/cancel', summary: 'Cancel before the deadline (creator, ops)', access: 'signed in', params: campaignIdParams, body: cancelCampaignBody, success: 202 },
   { method: 'post', path: '/api/campaigns/{id}/pledges', summary: 'Pledge by card (Idempotency-Key header required)', access: 'signed in', params: campaignIdParam, body: placePledgeBody, success: 201 },
+  { method: 'delete', path: '/api/pledges/{id}', summary: 'Cancel a pledge before the deadline (keep-it-all: refunded in full)', access: 'signed in', params: pledgeIdParams, success: 200 },
+  { method: 'get', path: '/api/me/pledges', summary: 'My pledges', access: 'signed in', success: 200 },
   { method: 'post', path: '/api/pledges/{id}/payment-method', summary: 'Save a new card for a failed pledge and retry it', access: 'signed in', params: pledgeIdParams, body: paymentMethodBody, success: 202 },
   { method: 'post', path: '/api/support/pledges/{id}/refunds', summary: 'Refund a pledge, fully or partly', access: 'support', params: pledgeIdParams, body: refundBody, success: 202 },
   { method: 'get', path: '/api/ops/campaigns/{id}', summary: 'The campaign workflow state', access: 'ops', params: campaignIdParams, success: 200 },

@@ -184,3 +184,36 @@ test('a pledge taking a hybrid campaign past a stretch goal unlocks it once and 
   expect(detail.body).toMatchObject({ raised: '80.00', backers: 3 });
   expect(detail.body.stretchGoals[0].unlockedAt).toEqual(expect.any(String));
 });
+
+describe('cancelling and listing pledges', () => {
+  it('cancels a hold on Stripe, frees the reward unit, and lists the pledge as cancelled', async () => {
+    const c = await campaign();
+    const reward = await api.context.database.db.insertInto('rewards').values({ campaign_id: c.id, title: 'Pin', min_pledge: 1_000, limit_qty: 5 }).returningAll().executeTakeFirstOrThrow();
+    const backer = await user();
+    const placed = await pledge(c.id, backer.auth, { amount: '25.00', rewardId: reward.id, paymentMethodId: 'pm_card_visa' }).expect(201);
+    await request(api.app).delete(`/api/pledges/${placed.body.id}`).set((await user()).auth).expect(403);
+    const cancelled = await request(api.app).delete(`/api/pledges/${placed.body.id}`).set(backer.auth).expect(200);
+    expect(cancelled.body).toMatchObject({ status: 'cancelled' });
+    const stored = await row(placed.body.id as string);
+    expect(stored.status).toBe('cancelled');
+    expect((await stripe.stripe.paymentIntents.retrieve(stored.payment_intent_id!)).status).toBe('canceled');
+    const claimed = await api.context.database.db.selectFrom('rewards').select('claimed_qty').where('id', '=', reward.id).executeTakeFirstOrThrow();
+    expect(claimed.claimed_qty).toBe(0);
+    await request(api.app).delete(`/api/pledges/${placed.body.id}`).set(backer.auth).expect(409);
+    const mine = await request(api.app).get('/api/me/pledges').set(backer.auth).expect(200);
+    expect(mine.body.data).toEqual([expect.objectContaining({ id: placed.body.id, status: 'cancelled', amount: '25.00', campaign: expect.objectContaining({ id: c.id }) })]);
+    // A backer may pledge again once the earlier pledge is no longer live.
+    await pledge(c.id, backer.auth, { amount: '30.00', paymentMethodId: 'pm_card_visa' }).expect(201);
+  });
+
+  it('refuses to cancel after the deadline', async () => {
+    const c = await campaign();
+    const backer = await user();
+    const placed = await pledge(c.id, backer.auth, { amount: '25.00', paymentMethodId: 'pm_card_visa' }).expect(201);
+    await api.context.database.db.updateTable('campaigns').set({ status: 'settling' }).where('id', '=', c.id).execute();
+    expect((await request(api.app).delete(`/api/pledges/${placed.body.id}`).set(backer.auth).expect(409)).body.error.code).toBe('campaign_closed');
+    await request(api.app).delete(`/api/pledges/${randomUUID()}`).set(backer.auth).expect(404);
+    await request(api.app).delete('/api/pledges/not-a-uuid').set(backer.auth).expect(400);
+    await request(api.app).get('/api/me/pledges').expect(401);
+  });
+});

@@ -2,6 +2,7 @@
  * The signed-in user's own resources: the Stripe Connect Express account that receives their payouts.
  */
 import { Router } from 'express';
+import { fromMinorUnits } from '../../money';
 import { stripeKeys } from '../../payments/idempotency-keys';
 import { type ApiContext, requireStripe, requireUser } from '../context';
 import { notFound } from '../errors';
@@ -42,6 +43,46 @@ export function meRoutes(context: ApiContext): Router {
       chargesEnabled: user.charges_enabled,
       payoutsEnabled: user.payouts_enabled,
       detailsSubmitted: user.details_submitted,
+    });
+  });
+
+  /** The caller's pledges, newest first, with their campaign. */
+  router.get('/pledges', async (_req, res) => {
+    const user = requireUser(res);
+    const rows = await db
+      .selectFrom('pledges')
+      .innerJoin('campaigns', 'campaigns.id', 'pledges.campaign_id')
+      .select([
+        'pledges.id',
+        'pledges.status',
+        'pledges.amount',
+        'pledges.amount_refunded',
+        'pledges.currency',
+        'pledges.reward_id',
+        'pledges.failure_code',
+        'pledges.grace_ends_at',
+        'pledges.created_at',
+        'campaigns.id as campaign_id',
+        'campaigns.title as campaign_title',
+        'campaigns.slug as campaign_slug',
+      ])
+      .where('pledges.backer_id', '=', user.id)
+      .orderBy('pledges.created_at', 'desc')
+      .limit(500)
+      .execute();
+    res.json({
+      data: rows.map((row) => ({
+        id: row.id,
+        status: row.status,
+        amount: fromMinorUnits(row.amount, row.currency),
+        refunded: fromMinorUnits(row.amount_refunded, row.currency),
+        currency: row.currency,
+        reward: row.reward_id,
+        failureCode: row.failure_code,
+        graceEndsAt: row.grace_ends_at?.toISOString() ?? null,
+        createdAt: row.created_at.toISOString(),
+        campaign: { id: row.campaign_id, title: row.campaign_title, slug: row.campaign_slug },
+      })),
     });
   });
 

@@ -6,6 +6,7 @@ import { Router } from 'express';
 import Stripe from 'stripe';
 import { z } from 'zod';
 import { fromMinorUnits } from '../../money';
+import { cancelPledge } from '../../pledges/cancel-pledge';
 import { placePledge } from '../../pledges/place-pledge';
 import { type ApiContext, requireStripe, requireUser, requireWorkflows } from '../context';
 import { idempotent } from '../idempotency';
@@ -46,6 +47,17 @@ export const paymentMethodBody = z.object({ paymentMethodId: z.string().regex(/^
 export function pledgeRoutes(context: ApiContext): Router {
   const db = context.database.db;
   const router = Router();
+
+  router.delete('/:id', async (req, res) => {
+    const user = requireUser(res);
+    const { id } = pledgeIdParams.parse(req.params);
+    const outcome = await cancelPledge(
+      { database: context.database, stripe: requireStripe(context), ...(context.campaignWorkflows ? { workflows: context.campaignWorkflows } : {}) },
+      id,
+      user.id,
+    );
+    res.status(outcome.status === 'cancelled' ? 200 : 202).json({ id, ...outcome });
+  });
 
   router.post('/:id/payment-method', async (req, res) => {
     const user = requireUser(res);
