@@ -12,6 +12,7 @@ import { campaignRoutes } from './routes/campaigns';
 import { meRoutes } from './routes/me';
 import { opsRoutes } from './routes/ops';
 import { campaignPledgeRoutes, pledgeRoutes } from './routes/pledges';
+import { progressRoutes } from './routes/progress';
 import { stripeWebhookRoutes } from './routes/stripe-webhooks';
 import { supportRoutes } from './routes/support';
 
@@ -36,7 +37,7 @@ export function createApp(context: ApiContext): express.Express {
   app.use('/api/webhooks/stripe', stripeWebhookRoutes(context));
   app.use('/api', express.json({ limit: '100kb' }), authenticate(context));
   app.use('/api/auth', authRoutes(context));
-  app.use('/api/campaigns', campaignRoutes(context), campaignLifecycleRoutes(context), campaignPledgeRoutes(context));
+  app.use('/api/campaigns', progressRoutes(context), campaignRoutes(context), campaignLifecycleRoutes(context), campaignPledgeRoutes(context));
   app.use('/api/me', meRoutes(context));
   app.use('/api/pledges', pledgeRoutes(context));
   app.use('/api/support', supportRoutes(context));

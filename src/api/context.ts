@@ -8,6 +8,7 @@ import { type AppDatabase } from '../../db/database';
 import { type Role, type User } from '../../db/schema';
 import { findSession, type Session } from '../auth/tokens';
 import { type Config } from '../config';
+import { type ProgressHub } from '../progress/progress-hub';
 import { type CampaignWorkflows } from '../temporal/campaign-workflows';
 import { type Logger } from '../logger';
 import { ApiError, forbidden, unauthorized } from './errors';
@@ -20,6 +21,8 @@ export interface ApiContext {
   campaignWorkflows?: CampaignWorkflows;
   /** Absent when the API runs without Stripe (some tests): payment endpoints then answer 503. */
   stripe?: Stripe;
+  /** Live progress fan-out (one LISTEN connection per process); the SSE endpoint answers 503 without it. */
+  progress?: ProgressHub;
 }
 
 export function requireStripe(context: ApiContext): Stripe {

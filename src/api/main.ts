@@ -7,6 +7,7 @@ import { createLogger } from '../logger';
 import { createStripeClient } from '../payments/stripe-client';
 import { CampaignWorkflows } from '../temporal/campaign-workflows';
 import { connectTemporalClient } from '../temporal/connection';
+import { ProgressHub } from '../progress/progress-hub';
 import { startApiServer } from './server';
 
 runCli(async () => {
@@ -18,8 +19,10 @@ runCli(async () => {
   const stripe = config.stripe.secretKey
     ? createStripeClient({ secretKey: config.stripe.secretKey, ...(config.stripe.apiBase ? { apiBase: config.stripe.apiBase } : {}) })
     : undefined;
+  const progress = new ProgressHub(database.db, config.database.url);
+  await progress.start();
   const api = await startApiServer(
-    { config, database, logger, ...(temporal ? { campaignWorkflows: new CampaignWorkflows(temporal.client, config) } : {}), ...(stripe ? { stripe } : {}) },
+    { config, database, logger, progress, ...(temporal ? { campaignWorkflows: new CampaignWorkflows(temporal.client, config) } : {}), ...(stripe ? { stripe } : {}) },
     config.http.host,
     config.http.port,
   );
@@ -27,6 +30,7 @@ runCli(async () => {
 
   const signal = await Promise.race([once(process, 'SIGINT'), once(process, 'SIGTERM')]);
   logger.info({ signal }, 'shutting down: finishing in-flight requests');
+  await progress.stop();
   await api.close();
   await temporal?.close();
   await database.close();

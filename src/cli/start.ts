@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { NativeConnection } from '@temporalio/worker';
 import { AppDatabase } from '../../db/database';
 import { startApiServer } from '../api/server';
+import { ProgressHub } from '../progress/progress-hub';
 import { loadConfig } from '../config';
 import { createLogger } from '../logger';
 import { createMailer } from '../notifications/mailer';
@@ -69,8 +70,11 @@ runCli(async () => {
 
     const temporal = await connectTemporalClient(config.temporal.address!, config.temporal.namespace);
     stops.push(() => temporal.close());
-    const api = await startApiServer({ config, database, logger, campaignWorkflows: new CampaignWorkflows(temporal.client, config), stripe }, config.http.host, config.http.port);
+    const progress = new ProgressHub(database.db, config.database.url);
+    await progress.start();
+    const api = await startApiServer({ config, database, logger, campaignWorkflows: new CampaignWorkflows(temporal.client, config), stripe, progress }, config.http.host, config.http.port);
     stops.push(() => api.close());
+    stops.push(() => progress.stop());
     started.push(`API                   ${api.url}`);
 
     const connection = await NativeConnection.connect({ address: config.temporal.address! });
