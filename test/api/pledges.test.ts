@@ -217,3 +217,15 @@ describe('cancelling and listing pledges', () => {
     await request(api.app).get('/api/me/pledges').expect(401);
   });
 });
+
+test('Stripe applied the hold but the response was lost: the retry with the same key replays it, one hold exists', async () => {
+  const c = await campaign();
+  const backer = await user();
+  await stripe.injectFault({ kind: 'lost', method: 'POST', path: '^/v1/payment_intents$', count: 1 });
+  const before = stripe.standin.state.paymentIntents.size;
+  const response = await pledge(c.id, backer.auth, { amount: '42.00', paymentMethodId: 'pm_card_visa' }).expect(201);
+  expect(response.body.status).toBe('authorized');
+  expect(stripe.standin.state.paymentIntents.size).toBe(before + 1);
+  const attempts = (await stripe.requests()).filter((r) => r.idempotencyKey === `pledge-${response.body.id}-authorize`);
+  expect(attempts.map((r) => [r.fault ?? null, r.replayed])).toEqual([['lost', false], [null, true]]);
+});
