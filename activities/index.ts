@@ -9,6 +9,7 @@ import { createNotificationActivities } from './notifications';
 import { createPayoutActivities } from './payouts';
 import { createPledgeSettlementActivities } from './pledge-settlement';
 import { createRefundActivities } from './refunds';
+import { resolvePendingPledges } from '../src/pledges/place-pledge';
 
 export function createDatabaseActivities(deps: ActivityDeps) {
   const settlement = createPledgeSettlementActivities(deps);
@@ -30,6 +31,7 @@ export function createStripeActivities(deps: ActivityDeps) {
     ...createRefundActivities(deps),
     payoutReadiness: payouts.payoutReadiness,
     sendPayout: payouts.sendPayout,
+    resolvePendingPledges: (input: { olderThanMs: number }) => resolvePendingPledges(deps, input),
   };
 }
 

@@ -127,6 +127,8 @@ export interface PledgesTable {
   currency: string;
   status: Generated<PledgeStatus>;
   payment_method_id: string | null;
+  /** hold, save (SetupIntent) or charge: how placement asked Stripe, so the sweep can ask again identically. */
+  placement: 'hold' | 'save' | 'charge' | null;
   payment_intent_id: string | null;
   setup_intent_id: string | null;
   hold_expires_at: Timestamp | null;

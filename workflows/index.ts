@@ -2,3 +2,4 @@
 export { campaignWorkflow } from './campaign';
 export { settlePledgeWorkflow } from './settle-pledge';
 export { notificationOutboxWorkflow } from './notification-outbox';
+export { pendingPledgeSweepWorkflow } from './pending-pledge-sweep';

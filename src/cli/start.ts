@@ -20,7 +20,7 @@ import { startTemporalStandin } from '../standins/temporal/server';
 import { CAMPAIGN_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 import { CampaignWorkflows } from '../temporal/campaign-workflows';
 import { connectTemporalClient } from '../temporal/connection';
-import { startNotificationOutbox } from '../worker/outbox';
+import { startNotificationOutbox, startPendingPledgeSweep } from '../worker/outbox';
 import { createConfiguredWorkers, runWorkers, workflowsPath } from '../worker/workers';
 import { runCli } from './run';
 
@@ -83,6 +83,7 @@ runCli(async () => {
     stops.push(() => mailer.close());
     const workers = await createConfiguredWorkers(config, connection, { database, stripe, config, mailer }, { workflowsPath: workflowsPath() }, { shutdownGraceTime: '5 seconds' });
     await startNotificationOutbox(temporal.client, config.temporal.taskQueue);
+    await startPendingPledgeSweep(temporal.client, config.temporal.taskQueue, config.temporal.stripeTaskQueue);
     started.push(`Worker                task queues ${config.temporal.taskQueue}, ${config.temporal.stripeTaskQueue}`);
 
     console.log(['Crowdfund platform is running:', ...started.map((line) => `  ${line}`), 'Press Ctrl-C to stop.'].join('\n'));

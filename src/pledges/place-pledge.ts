@@ -47,6 +47,8 @@ export async function placePledge(deps: { database: AppDatabase; stripe: Stripe;
     throw unprocessable('amount_below_currency_minimum', `The smallest pledge is ${fromMinorUnits(minimumChargeAmount(campaign.currency), campaign.currency)} ${campaign.currency}`);
   }
 
+  const placement: Placement = campaign.model === 'kia' ? 'charge' : campaign.ends_at.getTime() - Date.now() <= config.campaigns.holdWindowMs ? 'hold' : 'save';
+
   // 1. The pledge row and its reward unit, committed before Stripe hears of it.
   const pledge = await database.transaction(async (trx) => {
     // FOR SHARE: closing pledging (an UPDATE of this row) waits for us, and we see it once it committed.
@@ -69,7 +71,15 @@ export async function placePledge(deps: { database: AppDatabase; stripe: Stripe;
     try {
       return await trx
         .insertInto('pledges')
-        .values({ campaign_id: campaign.id, backer_id: request.backer.id, reward_id: request.rewardId ?? null, amount, currency: campaign.currency })
+        .values({
+          campaign_id: campaign.id,
+          backer_id: request.backer.id,
+          reward_id: request.rewardId ?? null,
+          amount,
+          currency: campaign.currency,
+          placement,
+          payment_method_id: request.paymentMethodId,
+        })
         .returningAll()
         .executeTakeFirstOrThrow();
     } catch (error) {
@@ -83,54 +93,7 @@ export async function placePledge(deps: { database: AppDatabase; stripe: Stripe;
   // 2. Stripe, with keys from the pledge id.
   try {
     const customerId = await ensureCustomer(database, stripe, request.backer);
-    const style = campaign.model === 'kia' ? 'charge' : campaign.ends_at.getTime() - Date.now() <= config.campaigns.holdWindowMs ? 'hold' : 'save';
-    const metadata = { pledge_id: pledge.id, campaign_id: campaign.id };
-    const key = { idempotencyKey: stripeKeys.pledgeAuthorize(pledge.id) };
-    if (style === 'save') {
-      const setup = await stripe.setupIntents.create({ customer: customerId, payment_method: request.paymentMethodId, confirm: true, usage: 'off_session', metadata }, key);
-      if (setup.status === 'requires_action') return await awaitingAction(database, pledge, { setup_intent_id: setup.id }, setup.client_secret!);
-      return { pledge: await settlePlacement(database, campaign, pledge, { status: 'authorized', setup_intent_id: setup.id, payment_method_id: setup.payment_method as string }) };
-    }
-    const intent = await stripe.paymentIntents.create(
-      {
-        amount,
-        currency: campaign.currency.toLowerCase(),
-        customer: customerId,
-        payment_method: request.paymentMethodId,
-        confirm: true,
-        setup_future_usage: 'off_session',
-        capture_method: style === 'hold' ? 'manual' : 'automatic',
-        transfer_group: campaign.id,
-        metadata,
-        expand: ['latest_charge.balance_transaction'],
-      },
-      key,
-    );
-    if (intent.status === 'requires_action') return await awaitingAction(database, pledge, { payment_intent_id: intent.id }, intent.client_secret!);
-    if (intent.status === 'succeeded') {
-      const charge = intent.latest_charge as Stripe.Charge;
-      const balance = charge.balance_transaction as Stripe.BalanceTransaction;
-      return {
-        pledge: await settlePlacement(
-          database,
-          campaign,
-          pledge,
-          { status: 'captured', payment_intent_id: intent.id, payment_method_id: intent.payment_method as string, amount_captured: amount, processing_fee: balance.fee, captured_at: new Date() },
-          [
-            { kind: 'capture', amount, stripeObjectId: charge.id },
-            { kind: 'processing_fee', amount: balance.fee, stripeObjectId: balance.id },
-          ],
-        ),
-      };
-    }
-    return {
-      pledge: await settlePlacement(database, campaign, pledge, {
-        status: 'authorized',
-        payment_intent_id: intent.id,
-        payment_method_id: intent.payment_method as string,
-        hold_expires_at: new Date((intent.created + 7 * 86_400) * 1000),
-      }),
-    };
+    return await askStripe(database, stripe, campaign, { ...pledge, placement, payment_method_id: request.paymentMethodId }, customerId);
   } catch (error) {
     if (error instanceof Stripe.errors.StripeCardError || error instanceof Stripe.errors.StripeInvalidRequestError) {
       await failPlacement(database, pledge, error);
@@ -140,9 +103,101 @@ export async function placePledge(deps: { database: AppDatabase; stripe: Stripe;
       throw new ApiError(400, 'invalid_payment_method', error.message, [{ path: 'paymentMethodId', message: error.message }]);
     }
     // Anything else (Stripe unreachable): the pledge stays pending; a retry with the same Idempotency-Key, or the
-    // sweep, finds out from Stripe what happened.
+    // sweep (resolvePendingPledges), asks Stripe again with the same key and finds out what happened.
     throw new ApiError(503, 'payment_provider_unavailable', 'The card network did not answer; try again with the same Idempotency-Key');
   }
+}
+
+type Placement = 'hold' | 'save' | 'charge';
+
+/**
+ * The one Stripe request a pledge's placement makes, built only from the pledge row, so placement and the sweep
+ * send byte-for-byte the same request under the same key (Stripe replays it rather than charging twice).
+ */
+async function askStripe(database: AppDatabase, stripe: Stripe, campaign: Campaign, pledge: Pledge, customerId: string): Promise<PlacedPledge> {
+  const metadata = { pledge_id: pledge.id, campaign_id: campaign.id };
+  const key = { idempotencyKey: stripeKeys.pledgeAuthorize(pledge.id) };
+  if (pledge.placement === 'save') {
+    const setup = await stripe.setupIntents.create({ customer: customerId, payment_method: pledge.payment_method_id!, confirm: true, usage: 'off_session', metadata }, key);
+    if (setup.status === 'requires_action') return awaitingAction(database, pledge, { setup_intent_id: setup.id }, setup.client_secret!);
+    return { pledge: await settlePlacement(database, campaign, pledge, { status: 'authorized', setup_intent_id: setup.id, payment_method_id: setup.payment_method as string }) };
+  }
+  const intent = await stripe.paymentIntents.create(
+    {
+      amount: pledge.amount,
+      currency: campaign.currency.toLowerCase(),
+      customer: customerId,
+      payment_method: pledge.payment_method_id!,
+      confirm: true,
+      setup_future_usage: 'off_session',
+      capture_method: pledge.placement === 'hold' ? 'manual' : 'automatic',
+      transfer_group: campaign.id,
+      metadata,
+      expand: ['latest_charge.balance_transaction'],
+    },
+    key,
+  );
+  if (intent.status === 'requires_action') return awaitingAction(database, pledge, { payment_intent_id: intent.id }, intent.client_secret!);
+  if (intent.status === 'succeeded') {
+    const charge = intent.latest_charge as Stripe.Charge;
+    const balance = charge.balance_transaction as Stripe.BalanceTransaction;
+    return {
+      pledge: await settlePlacement(
+        database,
+        campaign,
+        pledge,
+        { status: 'captured', payment_intent_id: intent.id, payment_method_id: intent.payment_method as string, amount_captured: pledge.amount, processing_fee: balance.fee, captured_at: new Date() },
+        [
+          { kind: 'capture', amount: pledge.amount, stripeObjectId: charge.id },
+          { kind: 'processing_fee', amount: balance.fee, stripeObjectId: balance.id },
+        ],
+      ),
+    };
+  }
+  return {
+    pledge: await settlePlacement(database, campaign, pledge, {
+      status: 'authorized',
+      payment_intent_id: intent.id,
+      payment_method_id: intent.payment_method as string,
+      hold_expires_at: new Date((intent.created + 7 * 86_400) * 1000),
+    }),
+  };
+}
+
+/**
+ * Pledges left `pending` (a crash, or Stripe unreachable, between the row and Stripe's answer) are resolved by
+ * asking Stripe again with the same request and key: Stripe replays what it did, or does it now. Card errors fail
+ * the pledge and free its reward unit. Returns how many pledges it settled.
+ */
+export async function resolvePendingPledges(deps: { database: AppDatabase; stripe: Stripe }, options: { olderThanMs: number; limit?: number }): Promise<number> {
+  const { database, stripe } = deps;
+  const pending = await database.db
+    .selectFrom('pledges')
+    .innerJoin('users', 'users.id', 'pledges.backer_id')
+    .selectAll('pledges')
+    .select('users.stripe_customer_id')
+    .where('pledges.status', '=', 'pending')
+    .where('pledges.placement', 'is not', null)
+    .where('pledges.created_at', '<', new Date(Date.now() - options.olderThanMs))
+    .orderBy('pledges.created_at')
+    .limit(options.limit ?? 100)
+    .execute();
+  let resolved = 0;
+  for (const { stripe_customer_id: customerId, ...pledge } of pending) {
+    const campaign = await database.db.selectFrom('campaigns').selectAll().where('id', '=', pledge.campaign_id).executeTakeFirstOrThrow();
+    try {
+      if (!customerId) throw new Stripe.errors.StripeInvalidRequestError({ message: 'the backer never became a Stripe customer', type: 'invalid_request_error' });
+      await askStripe(database, stripe, campaign, pledge, customerId);
+      resolved++;
+    } catch (error) {
+      if (error instanceof Stripe.errors.StripeCardError || error instanceof Stripe.errors.StripeInvalidRequestError) {
+        await failPlacement(database, pledge, error);
+        resolved++;
+      }
+      // Still unreachable: try again on the next sweep.
+    }
+  }
+  return resolved;
 }
 
 /**

@@ -8,7 +8,7 @@ import { loadConfig } from '../config';
 import { createMailer } from '../notifications/mailer';
 import { createStripeClient } from '../payments/stripe-client';
 import { connectTemporalClient } from '../temporal/connection';
-import { startNotificationOutbox } from './outbox';
+import { startNotificationOutbox, startPendingPledgeSweep } from './outbox';
 import { createConfiguredWorkers, runWorkers, workflowsPath } from './workers';
 
 runCli(async () => {
@@ -31,6 +31,7 @@ runCli(async () => {
       existsSync(bundle) ? { workflowBundle: { codePath: bundle } } : { workflowsPath: workflowsPath() },
     );
     await startNotificationOutbox(temporal.client, config.temporal.taskQueue);
+    await startPendingPledgeSweep(temporal.client, config.temporal.taskQueue, config.temporal.stripeTaskQueue);
     console.log(`worker polling ${config.temporal.taskQueue} and ${config.temporal.stripeTaskQueue} on ${config.temporal.address}`);
     await runWorkers(workers);
   } finally {

@@ -1,5 +1,6 @@
 import { type Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { NOTIFICATION_OUTBOX_WORKFLOW_ID, type notificationOutboxWorkflow } from '../../workflows/notification-outbox';
+import { PENDING_PLEDGE_SWEEP_WORKFLOW_ID, type pendingPledgeSweepWorkflow } from '../../workflows/pending-pledge-sweep';
 
 /** Starts the one outbox-draining workflow unless it already runs (every worker process calls this at start). */
 export async function startNotificationOutbox(client: Client, taskQueue: string): Promise<void> {
@@ -10,6 +11,21 @@ export async function startNotificationOutbox(client: Client, taskQueue: string)
       args: [{ intervalMs: 2_000, batchSize: 50 }],
       workflowIdConflictPolicy: 'USE_EXISTING',
       staticSummary: 'Mails queued notifications (outbox)',
+    });
+  } catch (error) {
+    if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+  }
+}
+
+/** Starts the one pending-pledge sweep unless it already runs: every 5 minutes, pledges pending over 10 minutes. */
+export async function startPendingPledgeSweep(client: Client, taskQueue: string, stripeTaskQueue: string): Promise<void> {
+  try {
+    await client.workflow.start<typeof pendingPledgeSweepWorkflow>('pendingPledgeSweepWorkflow', {
+      workflowId: PENDING_PLEDGE_SWEEP_WORKFLOW_ID,
+      taskQueue,
+      args: [{ intervalMs: 5 * 60_000, olderThanMs: 10 * 60_000, stripeTaskQueue }],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      staticSummary: 'Resolves pledges left pending between our database and Stripe',
     });
   } catch (error) {
     if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;

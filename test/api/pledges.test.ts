@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { issueToken } from '../../src/auth/tokens';
+import { resolvePendingPledges } from '../../src/pledges/place-pledge';
 import { createTestApi, type TestApi } from '../helpers/api';
 import { startTestStripe, type TestStripe } from '../helpers/stripe';
 
@@ -228,4 +229,42 @@ test('Stripe applied the hold but the response was lost: the retry with the same
   expect(stripe.standin.state.paymentIntents.size).toBe(before + 1);
   const attempts = (await stripe.requests()).filter((r) => r.idempotencyKey === `pledge-${response.body.id}-authorize`);
   expect(attempts.map((r) => [r.fault ?? null, r.replayed])).toEqual([['lost', false], [null, true]]);
+});
+
+describe('the pending-pledge sweep', () => {
+  it('settles a pledge whose placement never got an answer, with one Stripe object, whatever Stripe had done', async () => {
+    const c = await campaign();
+    // Stripe applies the hold but the answer is lost, and the SDK's retries cannot connect: the API answers 503
+    // and the pledge stays pending, with a hold on Stripe that our database does not know yet.
+    await stripe.injectFault({ kind: 'lost', method: 'POST', path: '^/v1/payment_intents$', count: 1 });
+    await stripe.injectFault({ kind: 'reset', method: 'POST', path: '^/v1/payment_intents$', count: 2 });
+    const backer = await user();
+    const response = await pledge(c.id, backer.auth, { amount: '33.00', paymentMethodId: 'pm_card_visa' }).expect(503);
+    expect(response.body.error.code).toBe('payment_provider_unavailable');
+    const pending = await api.context.database.db.selectFrom('pledges').selectAll().where('backer_id', '=', backer.id).executeTakeFirstOrThrow();
+    expect(pending).toMatchObject({ status: 'pending', placement: 'hold' });
+
+    expect(await resolvePendingPledges({ database: api.context.database, stripe: stripe.stripe }, { olderThanMs: 0 })).toBeGreaterThanOrEqual(1);
+    const settled = await row(pending.id);
+    expect(settled.status).toBe('authorized');
+    const applied = (await stripe.requests()).filter((r) => r.idempotencyKey === `pledge-${pending.id}-authorize` && r.status === 200);
+    expect(applied.map((r) => r.replayed)).toEqual([false, true]); // applied once (answer lost), replayed to the sweep
+    const holds = [...stripe.standin.state.paymentIntents.values()].filter((intent) => intent.metadata.pledge_id === pending.id);
+    expect(holds).toHaveLength(1);
+    expect(holds[0]!.id).toBe(settled.payment_intent_id);
+    expect(await resolvePendingPledges({ database: api.context.database, stripe: stripe.stripe }, { olderThanMs: 0 })).toBe(0);
+  });
+
+  it('fails a pending pledge whose card Stripe declines, freeing its reward unit', async () => {
+    const c = await campaign();
+    const reward = await api.context.database.db.insertInto('rewards').values({ campaign_id: c.id, title: 'Pin', min_pledge: 1_000, limit_qty: 2 }).returningAll().executeTakeFirstOrThrow();
+    await stripe.injectFault({ kind: 'reset', method: 'POST', path: '^/v1/payment_intents$', count: 3 });
+    const backer = await user();
+    await pledge(c.id, backer.auth, { amount: '20.00', rewardId: reward.id, paymentMethodId: 'pm_card_chargeDeclined' }).expect(503);
+    await resolvePendingPledges({ database: api.context.database, stripe: stripe.stripe }, { olderThanMs: 0 });
+    const failed = await api.context.database.db.selectFrom('pledges').selectAll().where('backer_id', '=', backer.id).executeTakeFirstOrThrow();
+    expect(failed).toMatchObject({ status: 'failed', failure_code: 'generic_decline' });
+    const claimed = await api.context.database.db.selectFrom('rewards').select('claimed_qty').where('id', '=', reward.id).executeTakeFirstOrThrow();
+    expect(claimed.claimed_qty).toBe(0);
+  });
 });
