@@ -5,6 +5,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import Stripe from 'stripe';
+import { saveAccountFlags } from '../src/connect/account-updates';
 import { recordLedgerEntries } from '../src/ledger/ledger';
 import { fromMinorUnits } from '../src/money';
 import { enqueueNotifications } from '../src/notifications/outbox';
@@ -46,16 +47,7 @@ export function createPayoutActivities({ database, stripe, config }: ActivityDep
   async function checkAccount(accountId: string | null): Promise<boolean> {
     if (!accountId) return false;
     const account = await callStripe(() => stripe.accounts.retrieve(accountId));
-    await db
-      .updateTable('users')
-      .set({
-        charges_enabled: account.charges_enabled,
-        payouts_enabled: account.payouts_enabled,
-        details_submitted: account.details_submitted,
-        updated_at: new Date(),
-      })
-      .where('stripe_account_id', '=', accountId)
-      .execute();
+    await saveAccountFlags(db, account);
     return account.payouts_enabled;
   }
 

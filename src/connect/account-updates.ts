@@ -5,8 +5,8 @@
 import type Stripe from 'stripe';
 import { type Db } from '../../db/database';
 
-/** Updates the owner's flags; returns the ids of the owner's funded campaigns still waiting to be paid out. */
-export async function applyAccountUpdate(db: Db, account: Stripe.Account): Promise<string[]> {
+/** Copies Stripe's view of the account onto its owner; returns the owner's id, if the account is known. */
+export async function saveAccountFlags(db: Db, account: Stripe.Account): Promise<string | undefined> {
   const user = await db
     .updateTable('users')
     .set({
@@ -18,11 +18,17 @@ export async function applyAccountUpdate(db: Db, account: Stripe.Account): Promi
     .where('stripe_account_id', '=', account.id)
     .returning('id')
     .executeTakeFirst();
-  if (!user || !account.payouts_enabled) return [];
+  return user?.id;
+}
+
+/** Updates the owner's flags; returns the ids of the owner's funded campaigns still waiting to be paid out. */
+export async function applyAccountUpdate(db: Db, account: Stripe.Account): Promise<string[]> {
+  const userId = await saveAccountFlags(db, account);
+  if (!userId || !account.payouts_enabled) return [];
   const waiting = await db
     .selectFrom('campaigns')
     .select('id')
-    .where('creator_id', '=', user.id)
+    .where('creator_id', '=', userId)
     .where('status', '=', 'funded')
     .where('paid_out_at', 'is', null)
     .execute();
