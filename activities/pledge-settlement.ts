@@ -151,7 +151,7 @@ export function createPledgeSettlementActivities({ database, stripe, config }: A
         const hold = await callStripe(() => stripe.paymentIntents.retrieve(pledge.payment_intent_id!));
         if (hold.status === 'requires_capture' || hold.status === 'requires_payment_method' || hold.status === 'requires_confirmation' || hold.status === 'requires_action') {
           await callStripe(() =>
-            stripe.paymentIntents.cancel(hold.id, { cancellation_reason: 'abandoned' }, { idempotencyKey: stripeKeys.pledgeRelease(pledge.id) }),
+            stripe.paymentIntents.cancel(hold.id, { cancellation_reason: 'abandoned' }, { idempotencyKey: stripeKeys.pledgeRelease(pledge.id, hold.id) }),
           );
         }
       }

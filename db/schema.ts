@@ -129,6 +129,8 @@ export interface PledgesTable {
   payment_method_id: string | null;
   /** hold, save (SetupIntent) or charge: how placement asked Stripe, so the sweep can ask again identically. */
   placement: 'hold' | 'save' | 'charge' | null;
+  /** Changes made to a held pledge; each re-authorizes under `pledge-<id>-authorize-<revision>`. */
+  revision: Generated<number>;
   payment_intent_id: string | null;
   setup_intent_id: string | null;
   hold_expires_at: Timestamp | null;

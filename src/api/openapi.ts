@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { campaignIdOrSlugParams, campaignIdParam, campaignListQuery, createCampaignBody, rewardBody, stretchGoalBody, updateCampaignBody } from '../campaigns/schemas';
 import { campaignIdParams, cancelCampaignBody } from './routes/campaign-lifecycle';
 import { loginBody, signupBody } from './routes/auth';
-import { paymentMethodBody, placePledgeBody, pledgeIdParams } from './routes/pledges';
+import { changePledgeBody, paymentMethodBody, placePledgeBody, pledgeIdParams } from './routes/pledges';
 import { refundBody } from './routes/support';
 
 type Access = 'anyone' | 'signed in' | 'support' | 'ops';
@@ -39,6 +39,7 @@ export const ROUTES: RouteDoc[] = [
   { method: 'post', path: '/api/campaigns/{id}/publish', summary: 'Publish: starts the campaign workflow', access: 'signed in', params: campaignIdParams, success: 202 },
   { method: 'post', path: '/api/campaigns/{id}/cancel', summary: 'Cancel before the deadline (creator, ops)', access: 'signed in', params: campaignIdParams, body: cancelCampaignBody, success: 202 },
   { method: 'post', path: '/api/campaigns/{id}/pledges', summary: 'Pledge by card (Idempotency-Key header required)', access: 'signed in', params: campaignIdParam, body: placePledgeBody, success: 201 },
+  { method: 'patch', path: '/api/pledges/{id}', summary: 'Change a pledge before the deadline (a hold is re-authorized)', access: 'signed in', params: pledgeIdParams, body: changePledgeBody, success: 200 },
   { method: 'delete', path: '/api/pledges/{id}', summary: 'Cancel a pledge before the deadline (keep-it-all: refunded in full)', access: 'signed in', params: pledgeIdParams, success: 200 },
   { method: 'get', path: '/api/me/pledges', summary: 'My pledges', access: 'signed in', success: 200 },
   { method: 'post', path: '/api/pledges/{id}/payment-method', summary: 'Save a new card for a failed pledge and retry it', access: 'signed in', params: pledgeIdParams, body: paymentMethodBody, success: 202 },

@@ -11,7 +11,8 @@ export const stripeKeys = {
   pledgeCapture: (pledgeId: string) => `pledge-${pledgeId}-capture`,
   /** Off-session charge at settlement; `attempt` counts backer-initiated retries (a new card), from 1. */
   pledgeCharge: (pledgeId: string, attempt: number) => `pledge-${pledgeId}-charge-${attempt}`,
-  pledgeRelease: (pledgeId: string) => `pledge-${pledgeId}-release`,
+  /** Cancelling one hold of a pledge (a changed pledge has had several): named by the hold's PaymentIntent. */
+  pledgeRelease: (pledgeId: string, paymentIntentId: string) => `pledge-${pledgeId}-release-${paymentIntentId}`,
   payout: (campaignId: string) => `payout-${campaignId}`,
   refund: (refundId: string) => `refund-${refundId}`,
   refundReversal: (refundId: string) => `refund-${refundId}-reversal`,

@@ -39,7 +39,7 @@ export async function cancelPledge(
   if (pledge.payment_intent_id) {
     const intent = await deps.stripe.paymentIntents.retrieve(pledge.payment_intent_id);
     if (!['succeeded', 'canceled'].includes(intent.status)) {
-      await deps.stripe.paymentIntents.cancel(intent.id, { cancellation_reason: 'requested_by_customer' }, { idempotencyKey: stripeKeys.pledgeRelease(pledge.id) });
+      await deps.stripe.paymentIntents.cancel(intent.id, { cancellation_reason: 'requested_by_customer' }, { idempotencyKey: stripeKeys.pledgeRelease(pledge.id, intent.id) });
     }
   }
   await markCancelled(deps.database, pledge);

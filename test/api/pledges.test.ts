@@ -268,3 +268,51 @@ describe('the pending-pledge sweep', () => {
     expect(claimed.claimed_qty).toBe(0);
   });
 });
+
+describe('changing a pledge', () => {
+  it('re-authorizes a held pledge for the new amount before releasing the old hold', async () => {
+    const c = await campaign();
+    const backer = await user();
+    const placed = await pledge(c.id, backer.auth, { amount: '25.00', paymentMethodId: 'pm_card_visa' }).expect(201);
+    const before = await row(placed.body.id as string);
+    await request(api.app).patch(`/api/pledges/${placed.body.id}`).set((await user()).auth).send({ amount: '40.00' }).expect(403);
+    await request(api.app).patch(`/api/pledges/${placed.body.id}`).set(backer.auth).send({}).expect(400);
+    const changed = await request(api.app).patch(`/api/pledges/${placed.body.id}`).set(backer.auth).send({ amount: '40.00' }).expect(200);
+    expect(changed.body).toMatchObject({ amount: '40.00', status: 'authorized' });
+    const after = await row(placed.body.id as string);
+    expect(after.revision).toBe(1);
+    expect(after.payment_intent_id).not.toBe(before.payment_intent_id);
+    expect(await stripe.stripe.paymentIntents.retrieve(after.payment_intent_id!)).toMatchObject({ status: 'requires_capture', amount: 4_000 });
+    expect((await stripe.stripe.paymentIntents.retrieve(before.payment_intent_id!)).status).toBe('canceled');
+    // A second change releases the second hold under its own key.
+    await request(api.app).patch(`/api/pledges/${placed.body.id}`).set(backer.auth).send({ amount: '45.00' }).expect(200);
+    expect((await stripe.stripe.paymentIntents.retrieve(after.payment_intent_id!)).status).toBe('canceled');
+  });
+
+  it('moves a saved-card pledge to another reward atomically; a sold-out reward changes nothing', async () => {
+    const c = await campaign({ endsInMs: 30 * DAY });
+    const db = api.context.database.db;
+    const open = await db.insertInto('rewards').values({ campaign_id: c.id, title: 'Mug', min_pledge: 1_000, limit_qty: 5 }).returningAll().executeTakeFirstOrThrow();
+    const full = await db.insertInto('rewards').values({ campaign_id: c.id, title: 'Print', min_pledge: 1_000, limit_qty: 1, claimed_qty: 1 }).returningAll().executeTakeFirstOrThrow();
+    const backer = await user();
+    const placed = await pledge(c.id, backer.auth, { amount: '25.00', paymentMethodId: 'pm_card_visa' }).expect(201);
+    expect((await request(api.app).patch(`/api/pledges/${placed.body.id}`).set(backer.auth).send({ rewardId: full.id }).expect(409)).body.error.code).toBe('reward_sold_out');
+    await request(api.app).patch(`/api/pledges/${placed.body.id}`).set(backer.auth).send({ rewardId: open.id, amount: '30.00' }).expect(200);
+    const stored = await row(placed.body.id as string);
+    expect(stored).toMatchObject({ reward_id: open.id, amount: 3_000, payment_intent_id: null });
+    const claimed = await db.selectFrom('rewards').select(['id', 'claimed_qty']).where('campaign_id', '=', c.id).orderBy('title').execute();
+    expect(claimed.map((r) => r.claimed_qty)).toEqual([1, 1]);
+    expect((await request(api.app).patch(`/api/pledges/${placed.body.id}`).set(backer.auth).send({ amount: '5.00' }).expect(422)).body.error.code).toBe('amount_below_reward_minimum');
+  });
+
+  it('refuses to change a charged keep-it-all pledge or any pledge after the deadline', async () => {
+    const kia = await campaign({ model: 'kia' });
+    const backer = await user();
+    const charged = await pledge(kia.id, backer.auth, { amount: '25.00', paymentMethodId: 'pm_card_visa' }).expect(201);
+    expect((await request(api.app).patch(`/api/pledges/${charged.body.id}`).set(backer.auth).send({ amount: '30.00' }).expect(409)).body.error.code).toBe('pledge_charged');
+    const c = await campaign();
+    const held = await pledge(c.id, backer.auth, { amount: '25.00', paymentMethodId: 'pm_card_visa' }).expect(201);
+    await api.context.database.db.updateTable('campaigns').set({ status: 'settling' }).where('id', '=', c.id).execute();
+    expect((await request(api.app).patch(`/api/pledges/${held.body.id}`).set(backer.auth).send({ amount: '30.00' }).expect(409)).body.error.code).toBe('campaign_closed');
+  });
+});

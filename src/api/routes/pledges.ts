@@ -7,6 +7,7 @@ import Stripe from 'stripe';
 import { z } from 'zod';
 import { fromMinorUnits } from '../../money';
 import { cancelPledge } from '../../pledges/cancel-pledge';
+import { changePledge } from '../../pledges/change-pledge';
 import { placePledge } from '../../pledges/place-pledge';
 import { type ApiContext, requireStripe, requireUser, requireWorkflows } from '../context';
 import { idempotent } from '../idempotency';
@@ -42,11 +43,25 @@ export function campaignPledgeRoutes(context: ApiContext): Router {
   });
   return router;
 }
+export const changePledgeBody = z
+  .object({
+    amount: z.string().regex(/^(0|[1-9][0-9]*)(\.[0-9]+)?$/, 'must be a decimal amount such as "25.00"').optional(),
+    rewardId: z.uuid().nullable().optional(),
+  })
+  .refine((body) => body.amount !== undefined || body.rewardId !== undefined, 'give amount or rewardId');
 export const paymentMethodBody = z.object({ paymentMethodId: z.string().regex(/^pm_\w+$/, 'must be a Stripe PaymentMethod id (pm_...)') });
 
 export function pledgeRoutes(context: ApiContext): Router {
   const db = context.database.db;
   const router = Router();
+
+  router.patch('/:id', async (req, res) => {
+    const user = requireUser(res);
+    const { id } = pledgeIdParams.parse(req.params);
+    const body = changePledgeBody.parse(req.body);
+    const pledge = await changePledge({ database: context.database, stripe: requireStripe(context) }, id, user.id, body);
+    res.json({ id: pledge.id, status: pledge.status, amount: fromMinorUnits(pledge.amount, pledge.currency), currency: pledge.currency, reward: pledge.reward_id });
+  });
 
   router.delete('/:id', async (req, res) => {
     const user = requireUser(res);
