@@ -157,14 +157,14 @@ test('the same Idempotency-Key replays the first answer; another body with it is
   expect(intents).toHaveLength(1);
 });
 
-test('the last 10 units of a reward go to exactly 10 of 60 concurrent backers', async () => {
+test('the last 10 units of a reward go to exactly 10 of 200 concurrent backers', async () => {
   const c = await campaign();
   const reward = await api.context.database.db.insertInto('rewards').values({ campaign_id: c.id, title: 'Signed', min_pledge: 1_000, limit_qty: 50, claimed_qty: 40 }).returningAll().executeTakeFirstOrThrow();
-  const backers = await Promise.all(Array.from({ length: 60 }, () => user()));
+  const backers = await Promise.all(Array.from({ length: 200 }, () => user()));
   const results = await Promise.all(backers.map((backer) => pledge(c.id, backer.auth, { amount: '10.00', rewardId: reward.id, paymentMethodId: 'pm_card_visa' })));
   const statuses = results.map((r) => r.status);
   expect(statuses.filter((s) => s === 201)).toHaveLength(10);
-  expect(statuses.filter((s) => s === 409)).toHaveLength(50);
+  expect(statuses.filter((s) => s === 409)).toHaveLength(190);
   expect(results.filter((r) => r.status === 409).every((r) => r.body.error.code === 'reward_sold_out')).toBe(true);
   const after = await api.context.database.db.selectFrom('rewards').select('claimed_qty').where('id', '=', reward.id).executeTakeFirstOrThrow();
   expect(after.claimed_qty).toBe(50);
@@ -315,4 +315,22 @@ describe('changing a pledge', () => {
     await api.context.database.db.updateTable('campaigns').set({ status: 'settling' }).where('id', '=', c.id).execute();
     expect((await request(api.app).patch(`/api/pledges/${held.body.id}`).set(backer.auth).send({ amount: '30.00' }).expect(409)).body.error.code).toBe('campaign_closed');
   });
+});
+
+test('a refund made in Stripe’s dashboard reaches the ledger once through charge.refunded; our own refunds are left to us', async () => {
+  const c = await campaign({ model: 'kia' });
+  const placed = await pledge(c.id, (await user()).auth, { amount: '50.00', paymentMethodId: 'pm_card_visa' }).expect(201);
+  const stored = await row(placed.body.id as string);
+  await stripe.stripe.refunds.create({ payment_intent: stored.payment_intent_id!, amount: 1_500 });
+  await stripe.stripe.refunds.create({ payment_intent: stored.payment_intent_id!, amount: 500, metadata: { refund_id: randomUUID() } });
+  const charge = await stripe.stripe.charges.retrieve((await stripe.stripe.paymentIntents.retrieve(stored.payment_intent_id!)).latest_charge as string);
+  const events = await stripe.stripe.events.list({ type: 'charge.refunded', limit: 100 });
+  const event = events.data.find((e) => (e.data.object as { id: string }).id === charge.id)!;
+  const payload = JSON.stringify(event);
+  const signature = stripe.stripe.webhooks.generateTestHeaderString({ payload, secret: WEBHOOK_SECRET });
+  await request(api.app).post('/api/webhooks/stripe').set('Stripe-Signature', signature).set('Content-Type', 'application/json').send(payload).expect(200);
+  const refunded = await row(stored.id);
+  expect(refunded).toMatchObject({ amount_refunded: 1_500, status: 'captured' });
+  const ledger = await api.context.database.db.selectFrom('ledger_entries').select(['kind', 'amount']).where('pledge_id', '=', stored.id).where('kind', '=', 'refund').execute();
+  expect(ledger).toEqual([{ kind: 'refund', amount: 1_500 }]);
 });

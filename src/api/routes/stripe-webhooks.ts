@@ -7,6 +7,7 @@ import express, { Router } from 'express';
 import type Stripe from 'stripe';
 import { sql } from 'kysely';
 import { applyAccountUpdate } from '../../connect/account-updates';
+import { recordExternalRefunds } from '../../pledges/external-refunds';
 import { completeAuthentication } from '../../pledges/place-pledge';
 import { type ApiContext, requireStripe } from '../context';
 import { ApiError } from '../errors';
@@ -53,7 +54,11 @@ async function handle(context: ApiContext, event: Stripe.Event): Promise<void> {
   }
   if (event.type.startsWith('payment_intent.') || event.type.startsWith('setup_intent.')) {
     await completeAuthentication({ database: context.database, stripe: requireStripe(context) }, event);
+    return;
   }
-  // Other events (charge.refunded, transfer.*) are recorded for the audit trail; the workflow's own calls already
-  // wrote what they mean.
+  if (event.type === 'charge.refunded') {
+    await recordExternalRefunds({ database: context.database, stripe: requireStripe(context) }, event.data.object);
+  }
+  // Other events (transfer.*, customer.*) are recorded for the audit trail; the workflow's own calls already wrote
+  // what they mean.
 }
