@@ -45,6 +45,7 @@ export const ROUTES: RouteDoc[] = [
   { method: 'post', path: '/api/pledges/{id}/payment-method', summary: 'Save a new card for a failed pledge and retry it', access: 'signed in', params: pledgeIdParams, body: paymentMethodBody, success: 202 },
   { method: 'post', path: '/api/support/pledges/{id}/refunds', summary: 'Refund a pledge, fully or partly', access: 'support', params: pledgeIdParams, body: refundBody, success: 202 },
   { method: 'get', path: '/api/ops/campaigns/{id}', summary: 'The campaign workflow state', access: 'ops', params: campaignIdParams, success: 200 },
+  { method: 'get', path: '/api/ops/campaigns/{id}/reconciliation', summary: 'Where every cent went: ledger, pledge rows and Stripe agree', access: 'ops', params: campaignIdParams, success: 200 },
   { method: 'post', path: '/api/ops/campaigns/{id}/retry-settlement', summary: 'Retry errored settlements now', access: 'ops', params: campaignIdParams, success: 202 },
   { method: 'post', path: '/api/webhooks/stripe', summary: 'Stripe events (signed)', access: 'anyone', success: 200 },
 ];

@@ -2,11 +2,12 @@
  * `npm start`: the whole platform in one process, with no configuration and no network. What is configured is
  * used (DATABASE_URL, TEMPORAL_ADDRESS, STRIPE_SECRET_KEY); what is not is started locally: an embedded Postgres
  * under ./.data, the Temporal stand-in (real time), and the Stripe stand-in with its webhook pointed at the API.
- * Ctrl-C stops everything in reverse order.
+ * Ctrl-C stops everything in reverse order. While it runs, .data/platform.json tells `npm run demo` where it is.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { NativeConnection } from '@temporalio/worker';
+import ms from 'ms';
 import { AppDatabase } from '../../db/database';
 import { startApiServer } from '../api/server';
 import { ProgressHub } from '../progress/progress-hub';
@@ -15,16 +16,22 @@ import { createLogger } from '../logger';
 import { createMailer } from '../notifications/mailer';
 import { createStripeClient } from '../payments/stripe-client';
 import { startEmbeddedPostgres } from '../standins/embedded-postgres';
+import { STANDIN_SECRET_KEY } from '../standins/stripe/controls';
 import { startStripeStandin } from '../standins/stripe/server';
 import { startTemporalStandin } from '../standins/temporal/server';
 import { CAMPAIGN_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 import { CampaignWorkflows } from '../temporal/campaign-workflows';
 import { connectTemporalClient } from '../temporal/connection';
-import { startNotificationOutbox, startPendingPledgeSweep } from '../worker/outbox';
-import { createConfiguredWorkers, runWorkers, workflowsPath } from '../worker/workers';
+import { installRuntimeLogger, runWorkers, startConfiguredWorkers } from '../worker/workers';
+import { removePlatformFile, writePlatformFile } from './platform-file';
 import { runCli } from './run';
 
-const STANDIN_STRIPE_KEY = 'sk_test_standin';
+/**
+ * With the Stripe stand-in no real money moves, so a campaign may run for a minute and the windows after the
+ * deadline are short: the platform can be watched from publication to payout (`npm run demo`). Anything set in
+ * the environment wins.
+ */
+const LOCAL_TIMESCALE = { CAMPAIGN_MIN_DURATION: '1m', GRACE_WINDOW: '30s', PAYOUT_DELAY: '15s', REFUND_WINDOW: '1h' };
 
 runCli(async () => {
   const env = { ...process.env };
@@ -50,12 +57,14 @@ runCli(async () => {
     if (!env.STRIPE_SECRET_KEY) {
       stripeStandin = await startStripeStandin({ port: Number(env.STRIPE_STANDIN_PORT ?? 12111) });
       stops.push(() => stripeStandin!.close());
-      env.STRIPE_SECRET_KEY = STANDIN_STRIPE_KEY;
+      env.STRIPE_SECRET_KEY = STANDIN_SECRET_KEY;
       env.STRIPE_API_BASE = stripeStandin.url;
       started.push(`Stripe (stand-in)     ${stripeStandin.url}`);
+      for (const [name, value] of Object.entries(LOCAL_TIMESCALE)) env[name] ??= value;
     }
 
     let config = loadConfig(env);
+    installRuntimeLogger(config.logLevel);
     const logger = createLogger(config.logLevel, 'crowdfund');
     const stripe = createStripeClient({ secretKey: config.stripe.secretKey!, ...(config.stripe.apiBase ? { apiBase: config.stripe.apiBase } : {}) });
     if (stripeStandin) {
@@ -81,12 +90,22 @@ runCli(async () => {
     stops.push(() => connection.close());
     const mailer = createMailer(config.mail);
     stops.push(() => mailer.close());
-    const workers = await createConfiguredWorkers(config, connection, { database, stripe, config, mailer }, { workflowsPath: workflowsPath() }, { shutdownGraceTime: '5 seconds' });
-    await startNotificationOutbox(temporal.client, config.temporal.taskQueue);
-    await startPendingPledgeSweep(temporal.client, config.temporal.taskQueue, config.temporal.stripeTaskQueue);
+    const workers = await startConfiguredWorkers(config, connection, temporal.client, { database, stripe, config, mailer }, { shutdownGraceTime: '5 seconds' });
     started.push(`Worker                task queues ${config.temporal.taskQueue}, ${config.temporal.stripeTaskQueue}`);
 
-    console.log(['Crowdfund platform is running:', ...started.map((line) => `  ${line}`), 'Press Ctrl-C to stop.'].join('\n'));
+    if (stripeStandin) {
+      const { minDurationMs, graceWindowMs, payoutDelayMs } = config.campaigns;
+      started.push(`Local timescale       campaigns from ${ms(minDurationMs)}, grace window ${ms(graceWindowMs)}, payout ${ms(payoutDelayMs)} after settlement`);
+    }
+    writePlatformFile(dataDir, {
+      apiUrl: api.url,
+      databaseUrl: config.database.url,
+      stripeStandinUrl: stripeStandin?.url ?? null,
+      campaignMinDurationMs: config.campaigns.minDurationMs,
+    });
+    stops.push(() => removePlatformFile(dataDir));
+
+    console.log(['Crowdfund platform is running:', ...started.map((line) => `  ${line}`), 'Try it: npm run demo (in another terminal). Press Ctrl-C to stop.'].join('\n'));
     // The SDK's runtime shuts the workers down on SIGINT/SIGTERM; run() then resolves.
     await runWorkers(workers);
     console.log('stopping...');

@@ -4,10 +4,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { sql } from 'kysely';
 import { z } from 'zod';
 import { AppDatabase } from '../../db/database';
-import { hashPassword } from '../auth/passwords';
+import { saveStaffUser } from '../auth/staff';
 import { loadConfig } from '../config';
 import { runCli, UsageError } from './run';
 
@@ -32,13 +31,7 @@ runCli(async () => {
   const config = loadConfig();
   const database = new AppDatabase({ connectionString: config.database.url, applicationName: 'crowdfund-user-create' });
   try {
-    const passwordHash = await hashPassword(parsed.data.password ?? generated!);
-    const user = await database.db
-      .insertInto('users')
-      .values({ email, name: name ?? email.split('@')[0]!, password_hash: passwordHash, role })
-      .onConflict((oc) => oc.expression(sql`lower(email)`).doUpdateSet({ role, password_hash: passwordHash, updated_at: new Date() }))
-      .returning(['id', 'email', 'role'])
-      .executeTakeFirstOrThrow();
+    const user = await saveStaffUser(database.db, { email, role, ...(name ? { name } : {}), password: parsed.data.password ?? generated! });
     console.log(`${user.email} (${user.id}) now has role ${user.role}`);
     if (generated) console.log(`password: ${generated}`);
   } finally {

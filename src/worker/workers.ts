@@ -3,9 +3,13 @@
  * campaigns task queue, and every Stripe-calling activity on the Stripe task queue, whose server-side rate limit
  * keeps settlement below Stripe's own (25 requests/s in test mode, 100 live).
  */
-import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Client } from '@temporalio/client';
+import { DefaultLogger, type NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createDatabaseActivities, createStripeActivities, type ActivityDeps } from '../../activities';
 import { type Config } from '../config';
+import { startNotificationOutbox, startPendingPledgeSweep } from './outbox';
 
 export interface WorkersOptions {
   connection: NativeConnection;
@@ -37,24 +41,43 @@ export async function createWorkers(options: WorkersOptions): Promise<Worker[]> 
   return [campaigns, stripe];
 }
 
-/** The workers of a process configured from the environment (the worker process and `npm start`). */
-export function createConfiguredWorkers(
+/**
+ * The worker side of a process configured from the environment (`npm run worker`, `npm start`): the two workers,
+ * and the long-running housekeeping workflows (notification outbox, pending-pledge sweep) started once.
+ */
+export async function startConfiguredWorkers(
   config: Config,
   connection: NativeConnection,
+  client: Client,
   deps: ActivityDeps,
-  workflows: WorkersOptions['workflows'],
   overrides?: Partial<WorkerOptions>,
 ): Promise<Worker[]> {
-  return createWorkers({
+  const workers = await createWorkers({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     stripeTaskQueue: config.temporal.stripeTaskQueue,
     stripeActivitiesPerSecond: config.temporal.stripeActivitiesPerSecond,
     deps,
-    workflows,
+    workflows: workflowSource(),
     ...(overrides ? { overrides } : {}),
   });
+  await startNotificationOutbox(client, config.temporal.taskQueue);
+  await startPendingPledgeSweep(client, config.temporal.taskQueue, config.temporal.stripeTaskQueue);
+  return workers;
+}
+
+const RUNTIME_LOG_LEVELS = { debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR' } as const;
+
+/** Temporal's runtime (worker state changes, core warnings) logs at the process's LOG_LEVEL: call before connecting. */
+export function installRuntimeLogger(level: Config['logLevel']): void {
+  Runtime.install({ logger: new DefaultLogger(RUNTIME_LOG_LEVELS[level]) });
+}
+
+/** The bundle `npm run build` prepared (dist/workflow-bundle.js), or the workflows' source bundled at start-up. */
+function workflowSource(): WorkersOptions['workflows'] {
+  const bundle = join(__dirname, '..', '..', 'workflow-bundle.js');
+  return existsSync(bundle) ? { workflowBundle: { codePath: bundle } } : { workflowsPath: workflowsPath() };
 }
 
 /** Runs the workers until they are shut down (a signal, or `worker.shutdown()`), then resolves. */

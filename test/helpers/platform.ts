@@ -4,8 +4,7 @@
  * their own clocks; activities move the Stripe clock up to the workflow time they were scheduled at, so a hold
  * placed "now" has expired when a workflow that slept 8 days captures it.
  */
-import { join } from 'node:path';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { type TestWorkflowEnvironment } from '@temporalio/testing';
 import { type ActivityInterceptorsFactory, bundleWorkflowCode, type Worker, type WorkflowBundle } from '@temporalio/worker';
 import { type Context } from '@temporalio/activity';
 import { temporal } from '@temporalio/proto';
@@ -19,11 +18,9 @@ import { type MailMessage, type Mailer } from '../../src/notifications/mailer';
 import { CampaignWorkflows } from '../../src/temporal/campaign-workflows';
 import { createWorkers, workflowsPath } from '../../src/worker/workers';
 import { createNotificationActivities } from '../../activities/notifications';
-import { CAMPAIGN_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 import { createTestDatabase, TEST_DATABASE_URL, type TestDatabase } from './db';
 import { startTestStripe, TEST_STRIPE_KEY, type TestStripe } from './stripe';
-
-const TEMPORAL_STANDIN = join(__dirname, '..', '..', 'dist', 'src', 'standins', 'temporal', 'bin.js');
+import { createTestWorkflowEnvironment } from './temporal';
 
 /** Bundled once per test file and shared by every worker of that file. */
 let bundle: Promise<WorkflowBundle> | undefined;
@@ -59,17 +56,7 @@ export interface TestPlatform {
 }
 
 export async function createTestPlatform(env: Record<string, string> = {}): Promise<TestPlatform> {
-  const temporal = process.env.TEMPORAL_ADDRESS
-    ? await TestWorkflowEnvironment.createFromExistingServer({ address: process.env.TEMPORAL_ADDRESS })
-    : await TestWorkflowEnvironment.createTimeSkipping({
-        server: {
-          executable: { type: 'existing-path', path: TEMPORAL_STANDIN },
-          extraArgs: [
-            ...Object.entries(CAMPAIGN_SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
-            ...(process.env.TEMPORAL_STANDIN_DEBUG ? ['--log-level', 'debug'] : []),
-          ],
-        },
-      });
+  const temporal = await createTestWorkflowEnvironment({ searchAttributes: true });
   const testStripe = await startTestStripe({ maxNetworkRetries: 3 });
   const testDb = await createTestDatabase();
   const config = loadConfig({

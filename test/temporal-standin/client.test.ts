@@ -7,7 +7,8 @@ import { spawn } from 'node:child_process';
 import { Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Conformance, TEMPORAL_STANDIN_BIN } from './harness';
+import { TEMPORAL_STANDIN_BIN } from '../helpers/temporal';
+import { Conformance } from './harness';
 import { addSignal, counterWorkflow, finishSignal, helloWorkflow, searchAttributesWorkflow, sleepyWorkflow } from './workflows';
 
 const t = new Conformance();

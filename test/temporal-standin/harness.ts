@@ -1,16 +1,13 @@
 /**
- * One Temporal environment per conformance file: the stand-in through `createTimeSkipping` + `existing-path`, or a
- * real server when TEMPORAL_ADDRESS is set. Every workflow a test runs is recorded, and `replayAll` replays each
+ * One Temporal environment per conformance file (the stand-in, or Temporal's own server: test/helpers/temporal.ts). Every workflow a test runs is recorded, and `replayAll` replays each
  * history with `Worker.runReplayHistories`, so Temporal's core checks every history shape the stand-in writes.
  */
 import { randomUUID } from 'node:crypto';
 import { type WorkflowHandle } from '@temporalio/client';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { type TestWorkflowEnvironment } from '@temporalio/testing';
+import { createTestWorkflowEnvironment } from '../helpers/temporal';
 import { bundleWorkflowCode, Worker, type WorkflowBundle, type WorkerOptions } from '@temporalio/worker';
-import { join } from 'node:path';
 import * as activities from './activities';
-
-export const TEMPORAL_STANDIN_BIN = join(__dirname, '..', '..', 'dist', 'src', 'standins', 'temporal', 'bin.js');
 
 export class Conformance {
   env!: TestWorkflowEnvironment;
@@ -19,9 +16,7 @@ export class Conformance {
   private readonly recorded: WorkflowHandle[] = [];
 
   async setup(): Promise<void> {
-    this.env = process.env.TEMPORAL_ADDRESS
-      ? await TestWorkflowEnvironment.createFromExistingServer({ address: process.env.TEMPORAL_ADDRESS })
-      : await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: TEMPORAL_STANDIN_BIN } } });
+    this.env = await createTestWorkflowEnvironment();
     this.bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('./workflows'), logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: console.error } });
   }
 

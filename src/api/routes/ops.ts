@@ -1,8 +1,10 @@
-/** Ops staff's view of a campaign's workflow, and the retry button for errored settlements. */
+/** Ops staff's view of a campaign's workflow, its reconciliation, and the retry button for errored settlements. */
 import { Router } from 'express';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { type ApiContext, requireRole, requireWorkflows } from '../context';
 import { notFound } from '../errors';
+import { reconcileCampaign } from '../../reconciliation/reconcile';
+import { reconciliationView } from '../../reconciliation/report';
 import { campaignIdParams } from './campaign-lifecycle';
 
 export function opsRoutes(context: ApiContext): Router {
@@ -29,6 +31,15 @@ export function opsRoutes(context: ApiContext): Router {
       if (error instanceof WorkflowNotFoundError) throw notFound('Campaign workflow');
       throw error;
     }
+  });
+
+  /** The same proof as `npm run reconcile`; Stripe's side is checked when Stripe is configured. */
+  router.get('/campaigns/:id/reconciliation', async (req, res) => {
+    requireRole(res, 'ops');
+    const { id } = campaignIdParams.parse(req.params);
+    const campaign = await context.database.db.selectFrom('campaigns').select('id').where('id', '=', id).executeTakeFirst();
+    if (!campaign) throw notFound('Campaign');
+    res.json(reconciliationView(await reconcileCampaign(context.database.db, id, context.stripe)));
   });
 
   router.post('/campaigns/:id/retry-settlement', async (req, res) => {
