@@ -98,22 +98,21 @@ export function createPledgeSettlementActivities({ database, stripe, config }: A
         .where('id', '=', pledge.id)
         .execute();
 
-      // The hold, if there is one and Stripe has not cancelled it (holds lapse after 7 days).
+      // The hold, if there is one: captured in one request (settlement is bound by Stripe's rate limit). A hold
+      // Stripe will not capture was captured before (a lost answer past the key's 24 h) or has lapsed (holds last
+      // 7 days): one read tells which, and a lapsed hold falls through to the saved card.
       if (pledge.payment_intent_id && input.attempt === 1) {
-        const hold = await callStripe(() => stripe.paymentIntents.retrieve(pledge.payment_intent_id!, { expand: EXPAND_CHARGE }));
-        if (hold.status === 'succeeded') return recordCapture(pledge, hold, 'hold'); // captured, response lost
-        if (hold.status === 'requires_capture') {
-          try {
-            const captured = await stripe.paymentIntents.capture(
-              hold.id,
-              { expand: EXPAND_CHARGE },
-              { idempotencyKey: stripeKeys.pledgeCapture(pledge.id) },
-            );
-            return recordCapture(pledge, captured, 'hold');
-          } catch (error) {
-            // The hold lapsed between our read and the capture: fall through to the saved card.
-            if (!isUnexpectedState(error)) throw toActivityFailure(error);
-          }
+        try {
+          const captured = await stripe.paymentIntents.capture(
+            pledge.payment_intent_id,
+            { expand: EXPAND_CHARGE },
+            { idempotencyKey: stripeKeys.pledgeCapture(pledge.id) },
+          );
+          return recordCapture(pledge, captured, 'hold');
+        } catch (error) {
+          if (!isUnexpectedState(error)) throw toActivityFailure(error);
+          const hold = await callStripe(() => stripe.paymentIntents.retrieve(pledge.payment_intent_id!, { expand: EXPAND_CHARGE }));
+          if (hold.status === 'succeeded') return recordCapture(pledge, hold, 'hold');
         }
       }
 

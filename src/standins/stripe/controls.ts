@@ -14,6 +14,8 @@ export interface StandinControls {
   clearFaults(): Promise<void>;
   requests(): Promise<LoggedRequest[]>;
   clearRequests(): Promise<void>;
+  /** Requests per second before 429s, as Stripe limits them; 0 lifts the limit. */
+  setRateLimit(perSecond: number): Promise<void>;
   /** Completes (or fails) the 3-D Secure step of an intent, as the backer's browser would. */
   authenticate(kind: 'payment_intents' | 'setup_intents', id: string, options?: { fail?: boolean }): Promise<void>;
 }
@@ -33,6 +35,7 @@ export function standinControls(baseUrl: string): StandinControls {
     clearFaults: async () => void (await control('DELETE', '/_standin/faults')),
     requests: () => control('GET', '/_standin/requests') as Promise<LoggedRequest[]>,
     clearRequests: async () => void (await control('DELETE', '/_standin/requests')),
+    setRateLimit: async (perSecond) => void (await control('POST', '/_standin/rate-limit', { perSecond })),
     authenticate: async (kind, id, options = {}) => void (await control('POST', `/_standin/${kind}/${id}/authenticate`, { fail: Boolean(options.fail) })),
   };
 }

@@ -26,6 +26,8 @@ export interface Fault {
 }
 
 export interface LoggedRequest {
+  /** When the request arrived (ms since the epoch, real time). */
+  at: number;
   method: string;
   path: string;
   idempotencyKey?: string;
@@ -68,7 +70,8 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
   const idempotency = new Map<string, StoredResponse>();
   const requests: LoggedRequest[] = [];
   let faults: Array<Fault & { fired: number }> = [];
-  const bucket = { tokens: options.rateLimit ?? Infinity, refilledAt: Date.now() };
+  let rateLimit = options.rateLimit;
+  const bucket = { tokens: rateLimit ?? Infinity, refilledAt: Date.now() };
   const deliveries = new WebhookDeliveries(state, options.webhookRetryMs ?? 1000);
   state.onEvent = (event) => deliveries.enqueue(event);
 
@@ -87,7 +90,7 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
 
     if (path.startsWith('/_standin/')) return controls(method, path, params, res);
 
-    const log: LoggedRequest = { method, path, status: 0, replayed: false };
+    const log: LoggedRequest = { at: Date.now(), method, path, status: 0, replayed: false };
     const idempotencyKey = req.headers['idempotency-key'] as string | undefined;
     if (idempotencyKey) log.idempotencyKey = idempotencyKey;
     requests.push(log);
@@ -99,7 +102,7 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
     if (!/^Bearer (sk|rk)_(test|live)_\S+$/.test(req.headers.authorization ?? '')) {
       return reply(401, { error: { type: 'invalid_request_error', message: 'Invalid API Key provided. Use `Authorization: Bearer sk_test_...`.' } });
     }
-    if (!takeToken(bucket, options.rateLimit)) {
+    if (!takeToken(bucket, rateLimit)) {
       return reply(429, { error: { type: 'invalid_request_error', code: 'rate_limit', message: 'Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.' } });
     }
 
@@ -187,6 +190,14 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
       if (method === 'DELETE' && path === '/_standin/faults') {
         faults = [];
         return send(res, 200, { faults: 0 });
+      }
+      if (method === 'POST' && path === '/_standin/rate-limit') {
+        const perSecond = Number(params.perSecond ?? 0);
+        if (!(perSecond >= 0)) throw invalidRequest('perSecond must be 0 (unlimited) or more', 'perSecond');
+        rateLimit = perSecond || undefined;
+        bucket.tokens = perSecond || Infinity;
+        bucket.refilledAt = Date.now();
+        return send(res, 200, { perSecond });
       }
       if (method === 'GET' && path === '/_standin/requests') return send(res, 200, requests);
       if (method === 'DELETE' && path === '/_standin/requests') {
