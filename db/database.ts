@@ -36,6 +36,27 @@ function parseInt8(value: string): number {
   return parsed;
 }
 
+/** SQLSTATEs of a database that is gone for now (connection exceptions, shutting down or starting up, full). */
+const UNAVAILABLE_SQLSTATE = /^(08...|57P0[123]|53300)$/;
+const UNAVAILABLE_NETWORK_CODE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+/** What pg and pg-pool throw, without a code, for a connection that ended or never came. */
+const UNAVAILABLE_MESSAGE = /^(Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect|timeout expired)/;
+
+/**
+ * Whether an error means Postgres could not be reached or dropped the connection (a restart, a failover, the
+ * network) rather than that the query was wrong: the same request may succeed once the database is back.
+ */
+export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
+  // Duck-typed: errors made by Node's own modules are not `instanceof` another realm's Error (jest's, a vm's).
+  if (typeof error !== 'object' || error === null || depth > 3) return false;
+  const { code, message, errors, cause } = error as { code?: unknown; message?: unknown; errors?: unknown; cause?: unknown };
+  if (typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_NETWORK_CODE.has(code))) return true;
+  if (typeof message === 'string' && UNAVAILABLE_MESSAGE.test(message)) return true;
+  // Node reports a failed connection to a host with several addresses as an AggregateError of each attempt.
+  if (Array.isArray(errors) && errors.some((inner) => isDatabaseUnavailable(inner, depth + 1))) return true;
+  return isDatabaseUnavailable(cause, depth + 1);
+}
+
 export function quoteIdentifier(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
@@ -54,6 +75,10 @@ export class AppDatabase {
     });
     // An idle client losing its connection (Postgres restarted) must not crash the process; the pool replaces it.
     this.pool.on('error', () => undefined);
+    // Nor may a checked-out one: kysely listens to no client, and Postgres ending a session between two queries of
+    // a request (a restart's FATAL 57P01) is otherwise an unhandled 'error' event. The request's next query fails
+    // instead, and the pool discards the client when it is released.
+    this.pool.on('connect', (client) => client.on('error', () => undefined));
     this.db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: this.pool }) });
   }
 

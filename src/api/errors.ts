@@ -4,7 +4,11 @@
  */
 import { type ErrorRequestHandler } from 'express';
 import { ZodError } from 'zod';
+import { isDatabaseUnavailable } from '../../db/database';
 import { type Logger } from '../logger';
+
+/** A database restart or failover is over in seconds; clients should come back soon, not hammer it. */
+const DATABASE_RETRY_AFTER_SECONDS = 1;
 
 export interface FieldError {
   path: string;
@@ -78,6 +82,12 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     }
     if (typeof parserError?.status === 'number' && parserError.status >= 400 && parserError.status < 500) {
       send(parserError.status, 'bad_request', 'The request could not be read');
+      return;
+    }
+    if (isDatabaseUnavailable(error)) {
+      logger.warn({ err: error, method: req.method, path: req.path }, 'database unavailable');
+      res.setHeader('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
+      send(503, 'database_unavailable', 'The service is briefly unavailable; try again shortly (with the same Idempotency-Key, if the request had one)');
       return;
     }
     logger.error({ err: error, method: req.method, path: req.path }, 'unhandled error');

@@ -8,7 +8,7 @@
 import { sql } from 'kysely';
 import Stripe from 'stripe';
 import { type AppDatabase } from '../../db/database';
-import { type Campaign, type Pledge, type User } from '../../db/schema';
+import { type Campaign, LIVE_PLEDGE_STATUSES, type Pledge, type User } from '../../db/schema';
 import { ApiError, conflict, invalidField, notFound, unprocessable } from '../api/errors';
 import { type Config } from '../config';
 import { recordLedgerEntries } from '../ledger/ledger';
@@ -54,6 +54,12 @@ export async function placePledge(deps: { database: AppDatabase; stripe: Stripe;
     // FOR SHARE: closing pledging (an UPDATE of this row) waits for us, and we see it once it committed.
     const locked = await trx.selectFrom('campaigns').select(['status', 'ends_at']).where('id', '=', campaign.id).forShare().executeTakeFirstOrThrow();
     if (locked.status !== 'active' || locked.ends_at.getTime() <= Date.now()) throw unprocessable('campaign_not_active', 'This campaign is not taking pledges');
+    // Before claiming a reward unit: a retry of this very request already holds one.
+    const live = await trx.selectFrom('pledges').selectAll().where('campaign_id', '=', campaign.id).where('backer_id', '=', request.backer.id).where('status', 'in', LIVE_PLEDGE_STATUSES).executeTakeFirst();
+    if (live) {
+      if (isUnansweredPlacementOf(live, request, amount)) return live;
+      throw conflict('pledge_exists', 'You already back this campaign; change that pledge instead');
+    }
     if (request.rewardId) {
       const reward = await trx.selectFrom('rewards').selectAll().where('id', '=', request.rewardId).where('campaign_id', '=', campaign.id).executeTakeFirst();
       if (!reward) throw invalidField('rewardId', 'is not a reward of this campaign');
@@ -90,10 +96,10 @@ export async function placePledge(deps: { database: AppDatabase; stripe: Stripe;
     }
   });
 
-  // 2. Stripe, with keys from the pledge id.
+  // 2. Stripe, with keys from the pledge id. A resumed pledge is asked for as it was first time, with its placement.
   try {
     const customerId = await ensureCustomer(database, stripe, request.backer);
-    return await askStripe(database, stripe, campaign, { ...pledge, placement, payment_method_id: request.paymentMethodId }, customerId);
+    return await askStripe(database, stripe, campaign, pledge, customerId);
   } catch (error) {
     if (error instanceof Stripe.errors.StripeCardError || error instanceof Stripe.errors.StripeInvalidRequestError) {
       await failPlacement(database, pledge, error);
@@ -102,10 +108,28 @@ export async function placePledge(deps: { database: AppDatabase; stripe: Stripe;
       }
       throw new ApiError(400, 'invalid_payment_method', error.message, [{ path: 'paymentMethodId', message: error.message }]);
     }
-    // Anything else (Stripe unreachable): the pledge stays pending; a retry with the same Idempotency-Key, or the
-    // sweep (resolvePendingPledges), asks Stripe again with the same key and finds out what happened.
-    throw new ApiError(503, 'payment_provider_unavailable', 'The card network did not answer; try again with the same Idempotency-Key');
+    // Stripe unreachable, or Postgres down (the error handler answers 503 for it): the pledge stays pending; a
+    // retry of this request resumes it, and otherwise the sweep (resolvePendingPledges) asks Stripe again with the
+    // same key and finds out what happened.
+    if (error instanceof Stripe.errors.StripeError) {
+      throw new ApiError(503, 'payment_provider_unavailable', 'The card network did not answer; try again with the same Idempotency-Key', undefined, { 'Retry-After': '1' });
+    }
+    throw error;
   }
+}
+
+/**
+ * A pending pledge written from the same request (an earlier attempt that failed before Stripe's answer was
+ * recorded): the retry carries it on instead of being told the backer already backs the campaign.
+ */
+function isUnansweredPlacementOf(pledge: Pledge, request: PledgeRequest, amount: number): boolean {
+  return (
+    pledge.status === 'pending' &&
+    pledge.placement !== null &&
+    pledge.amount === amount &&
+    pledge.reward_id === (request.rewardId ?? null) &&
+    pledge.payment_method_id === request.paymentMethodId
+  );
 }
 
 type Placement = 'hold' | 'save' | 'charge';
@@ -173,20 +197,20 @@ export async function resolvePendingPledges(deps: { database: AppDatabase; strip
   const { database, stripe } = deps;
   const pending = await database.db
     .selectFrom('pledges')
-    .innerJoin('users', 'users.id', 'pledges.backer_id')
-    .selectAll('pledges')
-    .select('users.stripe_customer_id')
-    .where('pledges.status', '=', 'pending')
-    .where('pledges.placement', 'is not', null)
-    .where('pledges.created_at', '<', new Date(Date.now() - options.olderThanMs))
-    .orderBy('pledges.created_at')
+    .selectAll()
+    .where('status', '=', 'pending')
+    .where('placement', 'is not', null)
+    .where('created_at', '<', new Date(Date.now() - options.olderThanMs))
+    .orderBy('created_at')
     .limit(options.limit ?? 100)
     .execute();
   let resolved = 0;
-  for (const { stripe_customer_id: customerId, ...pledge } of pending) {
+  for (const pledge of pending) {
     const campaign = await database.db.selectFrom('campaigns').selectAll().where('id', '=', pledge.campaign_id).executeTakeFirstOrThrow();
+    const backer = await database.db.selectFrom('users').selectAll().where('id', '=', pledge.backer_id).executeTakeFirstOrThrow();
     try {
-      if (!customerId) throw new Stripe.errors.StripeInvalidRequestError({ message: 'the backer never became a Stripe customer', type: 'invalid_request_error' });
+      // The customer too is asked for again: placement may have made it on Stripe and then lost the database.
+      const customerId = await ensureCustomer(database, stripe, backer);
       await askStripe(database, stripe, campaign, pledge, customerId);
       resolved++;
     } catch (error) {
@@ -194,65 +218,102 @@ export async function resolvePendingPledges(deps: { database: AppDatabase; strip
         await failPlacement(database, pledge, error);
         resolved++;
       }
-      // Still unreachable: try again on the next sweep.
+      // Stripe or Postgres still unreachable: try again on the next sweep.
     }
   }
   return resolved;
 }
 
+/** Pledges still waiting to learn how the backer's 3-D Secure challenge (or the placement request) turned out. */
+const AWAITING_AUTHENTICATION: Array<'pending' | 'requires_action'> = ['pending', 'requires_action'];
+const isAwaitingAuthentication = (status: Pledge['status']) => (AWAITING_AUTHENTICATION as string[]).includes(status);
+
 /**
- * A pledge that waited for 3-D Secure learns the outcome from Stripe's webhook. Idempotent: only a pledge still
- * waiting changes, so duplicate or late events do nothing.
+ * A pledge that waited for 3-D Secure learns the outcome from Stripe's webhook. The event is only a prompt to look:
+ * Stripe delivers events late, twice and in any order, each carrying the intent as it was when the event was
+ * created, so acting on the event's type or copy would let the `payment_failed` of a first, failed challenge fail a
+ * pledge whose retried challenge then succeeded. The pledge follows the intent as Stripe has it now (one retrieve,
+ * made only while the pledge is still waiting), so a duplicate, stale or reordered event does nothing.
  */
 export async function completeAuthentication(deps: { database: AppDatabase; stripe: Stripe }, event: Stripe.Event): Promise<void> {
+  const { id } = event.data.object as { id: string };
+  await syncAuthentication(deps, event.type.startsWith('setup_intent.') ? { setupIntentId: id } : { paymentIntentId: id });
+}
+
+/** Brings a pledge waiting for 3-D Secure up to date with its intent as Stripe has it now. */
+export async function syncAuthentication(
+  deps: { database: AppDatabase; stripe: Stripe },
+  intent: { paymentIntentId: string } | { setupIntentId: string },
+): Promise<void> {
   const { database, stripe } = deps;
   const db = database.db;
-  const object = event.data.object as { id: string };
-  const column = event.type.startsWith('setup_intent.') ? 'setup_intent_id' : 'payment_intent_id';
-  const pledge = await db.selectFrom('pledges').selectAll().where(column, '=', object.id).executeTakeFirst();
-  if (!pledge || (pledge.status !== 'requires_action' && pledge.status !== 'pending')) return;
+  const pledge = await ('setupIntentId' in intent
+    ? db.selectFrom('pledges').selectAll().where('setup_intent_id', '=', intent.setupIntentId)
+    : db.selectFrom('pledges').selectAll().where('payment_intent_id', '=', intent.paymentIntentId)
+  ).executeTakeFirst();
+  if (!pledge || !isAwaitingAuthentication(pledge.status)) return;
   const campaign = await db.selectFrom('campaigns').selectAll().where('id', '=', pledge.campaign_id).executeTakeFirstOrThrow();
-  switch (event.type) {
-    case 'setup_intent.succeeded': {
-      const setup = event.data.object as Stripe.SetupIntent;
-      await settlePlacement(database, campaign, pledge, { status: 'authorized', payment_method_id: setup.payment_method as string });
-      return;
-    }
-    case 'payment_intent.amount_capturable_updated': {
-      const intent = event.data.object as Stripe.PaymentIntent;
-      await settlePlacement(database, campaign, pledge, {
-        status: 'authorized',
-        payment_method_id: intent.payment_method as string,
-        hold_expires_at: new Date((intent.created + 7 * 86_400) * 1000),
-      });
-      return;
-    }
-    case 'payment_intent.succeeded': {
-      const intent = await stripe.paymentIntents.retrieve(object.id, { expand: ['latest_charge.balance_transaction'] });
-      const charge = intent.latest_charge as Stripe.Charge;
+  // Two deliveries at once both find the pledge waiting; settlePlacement's guarded update lets one of them settle it.
+  const settle = async (changes: Record<string, unknown>, movements?: Parameters<typeof settlePlacement>[4]) => {
+    await settlePlacement(database, campaign, pledge, changes, movements);
+  };
+
+  if ('setupIntentId' in intent) {
+    const setup = await stripe.setupIntents.retrieve(intent.setupIntentId);
+    if (setup.status === 'succeeded') return settle({ status: 'authorized', payment_method_id: setup.payment_method as string });
+    if (setup.status === 'requires_payment_method' || setup.status === 'canceled') return failAuthentication(database, pledge, setup.last_setup_error);
+    return; // still with the backer: a later event will say how it ended
+  }
+
+  let payment: Stripe.PaymentIntent = await retrieveWithCharge(stripe, intent.paymentIntentId);
+  const failure = payment.last_payment_error;
+  if (payment.status === 'requires_payment_method') payment = await cancelFailedIntent(stripe, pledge.id, payment.id);
+  switch (payment.status) {
+    case 'succeeded': {
+      const charge = payment.latest_charge as Stripe.Charge;
       const balance = charge.balance_transaction as Stripe.BalanceTransaction;
-      await settlePlacement(
-        database,
-        campaign,
-        pledge,
-        { status: 'captured', payment_method_id: intent.payment_method as string, amount_captured: intent.amount_received, processing_fee: balance.fee, captured_at: new Date() },
+      return settle(
+        { status: 'captured', payment_method_id: payment.payment_method as string, amount_captured: payment.amount_received, processing_fee: balance.fee, captured_at: new Date() },
         [
-          { kind: 'capture', amount: intent.amount_received, stripeObjectId: charge.id },
+          { kind: 'capture', amount: payment.amount_received, stripeObjectId: charge.id },
           { kind: 'processing_fee', amount: balance.fee, stripeObjectId: balance.id },
         ],
       );
-      return;
     }
-    case 'payment_intent.payment_failed':
-    case 'setup_intent.setup_failed': {
-      const failure = (event.data.object as { last_payment_error?: { code?: string; message?: string }; last_setup_error?: { code?: string; message?: string } });
-      const error = failure.last_payment_error ?? failure.last_setup_error ?? {};
-      await failPlacement(database, pledge, { code: error.code ?? 'authentication_failed', message: error.message ?? 'Authentication failed' }, ['requires_action', 'pending']);
-      return;
+    case 'requires_capture':
+      return settle({ status: 'authorized', payment_method_id: payment.payment_method as string, hold_expires_at: new Date((payment.created + 7 * 86_400) * 1000) });
+    case 'canceled': {
+      const charge = payment.latest_charge as Stripe.Charge | null;
+      if (payment.cancellation_reason === 'automatic' && charge?.status === 'succeeded') {
+        // Authorized, then lapsed before we heard of it: the backer did authenticate and the card was saved for
+        // off-session use, so settlement charges it as it does any hold that lapsed.
+        return settle({ status: 'authorized', payment_method_id: payment.payment_method as string, hold_expires_at: new Date(payment.canceled_at! * 1000) });
+      }
+      return failAuthentication(database, pledge, failure ?? payment.last_payment_error);
     }
     default:
-      return;
+      return; // still with the backer: a later event will say how it ended
   }
+}
+
+const retrieveWithCharge = (stripe: Stripe, paymentIntentId: string) => stripe.paymentIntents.retrieve(paymentIntentId, { expand: ['latest_charge.balance_transaction'] });
+
+/**
+ * A failed challenge leaves the intent open to another try with its client secret. The pledge is about to fail and
+ * free its reward unit, so the intent is cancelled first: otherwise a retry that later succeeded would take money
+ * for a pledge that no longer exists. If a retry won the race, the intent as it is now says so.
+ */
+async function cancelFailedIntent(stripe: Stripe, pledgeId: string, paymentIntentId: string): Promise<Stripe.PaymentIntent> {
+  try {
+    await stripe.paymentIntents.cancel(paymentIntentId, { cancellation_reason: 'abandoned' }, { idempotencyKey: stripeKeys.pledgeRelease(pledgeId, paymentIntentId) });
+  } catch (error) {
+    if (!(error instanceof Stripe.errors.StripeInvalidRequestError || error instanceof Stripe.errors.StripeIdempotencyError)) throw error;
+  }
+  return retrieveWithCharge(stripe, paymentIntentId);
+}
+
+function failAuthentication(database: AppDatabase, pledge: Pledge, error: { code?: string; message?: string } | null | undefined): Promise<void> {
+  return failPlacement(database, pledge, { code: error?.code ?? 'authentication_failed', message: error?.message ?? 'Authentication failed' }, AWAITING_AUTHENTICATION);
 }
 
 async function ensureCustomer(database: AppDatabase, stripe: Stripe, backer: User): Promise<string> {
@@ -267,9 +328,16 @@ async function awaitingAction(database: AppDatabase, pledge: Pledge, ids: { paym
     .updateTable('pledges')
     .set({ status: 'requires_action', ...ids, updated_at: new Date() })
     .where('id', '=', pledge.id)
+    .where('status', 'in', ['pending', 'requires_action'])
     .returningAll()
-    .executeTakeFirstOrThrow();
+    .executeTakeFirst();
+  // Stripe replays its first answer to a retry or the sweep even after the webhook completed the pledge.
+  if (!updated) return { pledge: await currentPledge(database, pledge.id) };
   return { pledge: updated, nextAction: { type: 'use_stripe_sdk', clientSecret } };
+}
+
+function currentPledge(database: AppDatabase, id: string): Promise<Pledge> {
+  return database.db.selectFrom('pledges').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
 }
 
 /** The pledge's outcome, its ledger entries, newly crossed stretch goals and the receipt, in one transaction. */
@@ -291,7 +359,9 @@ async function settlePlacement(
       .where('id', '=', pledge.id)
       .where('status', 'in', ['pending', 'requires_action'])
       .returningAll()
-      .executeTakeFirstOrThrow();
+      .executeTakeFirst();
+    // Settled meanwhile by the same answer reaching a retry, the sweep or the webhook first: nothing left to record.
+    if (!updated) return trx.selectFrom('pledges').selectAll().where('id', '=', pledge.id).executeTakeFirstOrThrow();
     await recordLedgerEntries(trx, movements.map((movement) => ({ ...movement, campaignId: campaign.id, pledgeId: pledge.id, currency: pledge.currency })));
     const after = before.totalPledged + updated.amount;
     const crossed = crossedStretchGoals(goals.map((goal) => ({ ...goal, targetAmount: goal.target_amount, unlockedAt: goal.unlocked_at })), before.totalPledged, after);

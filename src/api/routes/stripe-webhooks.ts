@@ -1,16 +1,28 @@
 /**
  * `POST /api/webhooks/stripe`: Stripe's events, on the raw body so the signature can be checked. Each event id is
  * recorded before it is acted on, so a replayed delivery is a no-op; handlers are idempotent, so a delivery that
- * failed half-way can be retried by Stripe.
+ * failed half-way can be retried by Stripe, and two copies of one event arriving at once (both finding it not yet
+ * processed) still act once. Handlers treat an event as a prompt and act on the object as Stripe has it now, never
+ * on the event's copy of it: events arrive late and out of order, and an older copy would undo a newer state.
  */
 import express, { Router } from 'express';
 import type Stripe from 'stripe';
 import { sql } from 'kysely';
+import { z } from 'zod';
 import { applyAccountUpdate } from '../../connect/account-updates';
 import { recordExternalRefunds } from '../../pledges/external-refunds';
 import { completeAuthentication } from '../../pledges/place-pledge';
 import { type ApiContext, requireStripe } from '../context';
 import { ApiError } from '../errors';
+
+/**
+ * Signatures older than this are refused, so a captured delivery cannot be replayed later (Stripe's default and
+ * recommendation). Stripe signs each retry afresh, so a late event still arrives with a current signature.
+ */
+const SIGNATURE_TOLERANCE_SECONDS = 300;
+
+/** What the handlers read from an event; anything signed but shaped otherwise is refused before it is recorded. */
+const eventShape = z.object({ id: z.string().min(1), type: z.string().min(1), data: z.object({ object: z.object({ id: z.string().min(1) }).passthrough() }) }).passthrough();
 
 export function stripeWebhookRoutes(context: ApiContext): Router {
   const db = context.database.db;
@@ -23,10 +35,11 @@ export function stripeWebhookRoutes(context: ApiContext): Router {
     const signature = req.headers['stripe-signature'];
     let event: Stripe.Event;
     try {
-      event = stripe.webhooks.constructEvent(req.body as Buffer, typeof signature === 'string' ? signature : '', secret);
+      event = stripe.webhooks.constructEvent(req.body as Buffer, typeof signature === 'string' ? signature : '', secret, SIGNATURE_TOLERANCE_SECONDS);
     } catch {
       throw new ApiError(400, 'invalid_signature', 'The Stripe-Signature header does not match this payload');
     }
+    if (!eventShape.safeParse(event).success) throw new ApiError(400, 'invalid_event', 'The payload is not a Stripe event');
     const recorded = await db
       .insertInto('stripe_events')
       .values({ id: event.id, type: event.type, payload: JSON.stringify(event) })
@@ -48,7 +61,7 @@ export function stripeWebhookRoutes(context: ApiContext): Router {
 
 async function handle(context: ApiContext, event: Stripe.Event): Promise<void> {
   if (event.type === 'account.updated') {
-    const waiting = await applyAccountUpdate(context.database.db, event.data.object);
+    const waiting = await applyAccountUpdate({ database: context.database, stripe: requireStripe(context) }, event.data.object.id);
     for (const campaignId of waiting) await context.campaignWorkflows?.connectAccountUpdated(campaignId);
     return;
   }
