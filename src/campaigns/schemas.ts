@@ -9,16 +9,22 @@ const decimal = z.string().regex(/^(0|[1-9][0-9]*)(\.[0-9]+)?$/, 'must be a deci
 const slug = z.string().regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'lowercase letters, digits and single dashes').max(80);
 const timestamp = z.iso.datetime({ offset: true });
 
+/**
+ * A string the API stores or hands to a workflow that stores it: Postgres `text` cannot hold U+0000, so the insert
+ * would fail (a 500, or an activity retrying for ever). Every free-text field of a request is built from this.
+ */
+export const text = () => z.string().refine((value) => !value.includes('\u0000'), 'must not contain the NUL character (U+0000)');
+
 export const campaignFields = {
-  title: z.string().trim().min(3).max(120),
+  title: text().trim().min(3).max(120),
   slug: slug.optional(),
-  description: z.string().max(10_000).optional(),
+  description: text().max(10_000).optional(),
   goalAmount: decimal,
   currency: z.enum(SUPPORTED_CURRENCIES as [string, ...string[]]),
   model: z.enum(['aon', 'kia', 'hybrid']),
   startsAt: timestamp,
   endsAt: timestamp,
-  refundTerms: z.string().trim().min(1).max(5_000).optional(),
+  refundTerms: text().trim().min(1).max(5_000).optional(),
   platformFeeBps: z.number().int().min(MIN_PLATFORM_FEE_BPS).max(MAX_PLATFORM_FEE_BPS).optional(),
 };
 
@@ -26,15 +32,16 @@ export const createCampaignBody = z.object(campaignFields);
 export const updateCampaignBody = z.object(campaignFields).partial().refine((body) => Object.keys(body).length > 0, 'give at least one field to change');
 
 export const rewardBody = z.object({
-  title: z.string().trim().min(1).max(120),
-  description: z.string().max(5_000).optional(),
+  title: text().trim().min(1).max(120),
+  description: text().max(5_000).optional(),
   minPledge: decimal,
   limitQty: z.number().int().min(1).max(1_000_000).optional(),
-  shipsAt: z.iso.date().optional(),
+  // The ISO format allows year 0000; Postgres's calendar has none (1 BC precedes 1 AD) and refuses it.
+  shipsAt: z.iso.date().refine((date) => !date.startsWith('0000-'), 'must be a date in year 1 or later').optional(),
 });
 
 export const stretchGoalBody = z.object({
-  title: z.string().trim().min(1).max(120),
+  title: text().trim().min(1).max(120),
   targetAmount: decimal,
 });
 
@@ -44,7 +51,7 @@ export const campaignListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
 });
 
-export const campaignIdOrSlugParams = z.object({ idOrSlug: z.string().min(1).max(80) });
+export const campaignIdOrSlugParams = z.object({ idOrSlug: text().min(1).max(80) });
 export const campaignIdParam = z.object({ id: z.uuid() });
 
 export type CreateCampaignBody = z.infer<typeof createCampaignBody>;

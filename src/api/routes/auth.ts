@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { decoyPasswordHash, hashPassword, verifyPassword } from '../../auth/passwords';
 import { loginRetryAfterSeconds, recordLoginAttempt } from '../../auth/login-throttle';
 import { issueToken, revokeToken } from '../../auth/tokens';
+import { text } from '../../campaigns/schemas';
 import { type ApiContext, requireSession } from '../context';
 import { ApiError, conflict } from '../errors';
 import { userView } from '../views';
@@ -18,7 +19,7 @@ export const email = z
 export const signupBody = z.object({
   email,
   password: z.string().min(10, 'must be at least 10 characters').max(200),
-  name: z.string().trim().min(1).max(200),
+  name: text().trim().min(1).max(200),
 });
 
 export const loginBody = z.object({

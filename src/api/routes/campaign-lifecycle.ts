@@ -4,12 +4,13 @@
  */
 import { Router } from 'express';
 import { z } from 'zod';
+import { text } from '../../campaigns/schemas';
 import { type ApiContext, requireUser, requireWorkflows } from '../context';
 import { conflict, forbidden, notFound, unprocessable } from '../errors';
 import { campaignWorkflowId } from '../../../workflows/messages';
 
 export const campaignIdParams = z.object({ id: z.uuid() });
-export const cancelCampaignBody = z.object({ reason: z.string().trim().min(3).max(500) });
+export const cancelCampaignBody = z.object({ reason: text().trim().min(3).max(500) });
 
 export function campaignLifecycleRoutes(context: ApiContext): Router {
   const db = context.database.db;

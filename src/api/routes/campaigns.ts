@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { Router, type Response } from 'express';
 import { sql } from 'kysely';
+import { z } from 'zod';
 import { type Campaign, type NewCampaign, type User } from '../../../db/schema';
 import { chargeableAmount, checkCampaign, slugify } from '../../campaigns/rules';
 import {
@@ -24,6 +25,9 @@ import { type ApiContext, optionalUser, requireUser } from '../context';
 import { badRequest, conflict, forbidden, invalidField, notFound, unprocessable } from '../errors';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// What nextCursor holds: created_at as toISOString() writes it, and the id. Not Date.parse: it also takes years
+// Postgres cannot store ("-004713-11-23T..."), and the query would fail.
+const keysetCursor = z.tuple([z.iso.datetime(), z.string().regex(UUID)]);
 
 function isUniqueViolation(error: unknown, constraint: string): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: string }).code === '23505' && (error as { constraint?: string }).constraint === constraint;
@@ -183,8 +187,7 @@ export function campaignRoutes(context: ApiContext): Router {
     let after: [string, string] | undefined;
     if (query.cursor) {
       try {
-        after = JSON.parse(Buffer.from(query.cursor, 'base64url').toString()) as [string, string];
-        if (!Array.isArray(after) || after.length !== 2 || Number.isNaN(Date.parse(after[0])) || !UUID.test(after[1])) throw new Error('shape');
+        after = keysetCursor.parse(JSON.parse(Buffer.from(query.cursor, 'base64url').toString()));
       } catch {
         throw badRequest('validation_failed', 'cursor: is not a cursor this API gave', [{ path: 'cursor', message: 'is not a cursor this API gave' }]);
       }

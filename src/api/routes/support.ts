@@ -1,6 +1,7 @@
 /** Support staff's tools: refunds, full or partial, carried out by the campaign's workflow. */
 import { Router } from 'express';
 import { z } from 'zod';
+import { text } from '../../campaigns/schemas';
 import { toMinorUnits } from '../../money';
 import { requestRefund } from '../../refunds/request-refund';
 import { type ApiContext, requireRole, requireWorkflows } from '../context';
@@ -9,7 +10,7 @@ import { invalidField, notFound } from '../errors';
 export const pledgeIdParams = z.object({ id: z.uuid() });
 export const refundBody = z.object({
   amount: z.string().optional(),
-  reason: z.string().trim().min(3).max(500),
+  reason: text().trim().min(3).max(500),
 });
 
 export function supportRoutes(context: ApiContext): Router {
