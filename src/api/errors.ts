@@ -9,6 +9,16 @@ import { type Logger } from '../logger';
 
 /** A database restart or failover is over in seconds; clients should come back soon, not hammer it. */
 const DATABASE_RETRY_AFTER_SECONDS = 1;
+const PAYMENT_PROVIDER_RETRY_AFTER_SECONDS = 1;
+
+/**
+ * Stripe could not be reached, failed on its side, or limited our rate (after the SDK's own retries): the request
+ * may succeed later, so 503 rather than a 500 that blames us. By the SDK's `type`, which survives bundling.
+ */
+function isPaymentProviderUnavailable(error: unknown): boolean {
+  const type = (error as { type?: unknown } | null)?.type;
+  return type === 'StripeConnectionError' || type === 'StripeAPIError' || type === 'StripeRateLimitError';
+}
 
 export interface FieldError {
   path: string;
@@ -82,6 +92,12 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     }
     if (typeof parserError?.status === 'number' && parserError.status >= 400 && parserError.status < 500) {
       send(parserError.status, 'bad_request', 'The request could not be read');
+      return;
+    }
+    if (isPaymentProviderUnavailable(error)) {
+      logger.warn({ err: error, method: req.method, path: req.path }, 'Stripe unavailable');
+      res.setHeader('Retry-After', String(PAYMENT_PROVIDER_RETRY_AFTER_SECONDS));
+      send(503, 'payment_provider_unavailable', 'The card network did not answer; try again shortly (with the same Idempotency-Key, if the request had one)');
       return;
     }
     if (isDatabaseUnavailable(error)) {

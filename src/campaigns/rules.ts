@@ -1,20 +1,42 @@
 /** Campaign rules that need the currency or the clock: money amounts, dates and durations, refund terms. */
 import { type Config } from '../config';
-import { invalidField } from '../api/errors';
-import { fromMinorUnits, minimumChargeAmount, MoneyError, toMinorUnits } from '../money';
+import { invalidField, unprocessable } from '../api/errors';
+import { fromMinorUnits, MAXIMUM_CHARGE_AMOUNT, minimumChargeAmount, MoneyError, toMinorUnits } from '../money';
 import { type CreateCampaignBody } from './schemas';
 
-/** Decimal string -> minor units of `currency`, at least Stripe's minimum; a 400 naming `field` otherwise. */
-export function chargeableAmount(field: string, amount: string, currency: string): number {
-  let minor: number;
+/** Decimal string -> minor units of `currency`; a 400 naming `field` when it is not an amount of that currency. */
+function minorUnitsOf(field: string, amount: string, currency: string): number {
   try {
-    minor = toMinorUnits(amount, currency);
+    return toMinorUnits(amount, currency);
   } catch (error) {
     if (error instanceof MoneyError) throw invalidField(field, error.message);
     throw error;
   }
+}
+
+/** Decimal string -> minor units of `currency`, at least Stripe's minimum; a 400 naming `field` otherwise. */
+export function chargeableAmount(field: string, amount: string, currency: string): number {
+  const minor = minorUnitsOf(field, amount, currency);
   const minimum = minimumChargeAmount(currency);
   if (minor < minimum) throw invalidField(field, `must be at least ${fromMinorUnits(minimum, currency)} ${currency}`);
+  return minor;
+}
+
+/** A pledge's amount: what one Stripe charge can take, from its minimum to its maximum; a 4xx naming `amount` otherwise. */
+export function pledgeAmount(amount: string, currency: string): number {
+  const minor = minorUnitsOf('amount', amount, currency);
+  const minimum = minimumChargeAmount(currency);
+  if (minor < minimum) {
+    throw unprocessable('amount_below_currency_minimum', `The smallest pledge is ${fromMinorUnits(minimum, currency)} ${currency}`, [
+      { path: 'amount', message: `must be at least ${fromMinorUnits(minimum, currency)} ${currency}` },
+    ]);
+  }
+  if (minor > MAXIMUM_CHARGE_AMOUNT) {
+    const maximum = fromMinorUnits(MAXIMUM_CHARGE_AMOUNT, currency);
+    throw unprocessable('amount_above_currency_maximum', `The largest pledge one card charge can take is ${maximum} ${currency}`, [
+      { path: 'amount', message: `must be at most ${maximum} ${currency}` },
+    ]);
+  }
   return minor;
 }
 

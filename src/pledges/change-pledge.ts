@@ -9,7 +9,8 @@ import Stripe from 'stripe';
 import { type AppDatabase } from '../../db/database';
 import { type Pledge } from '../../db/schema';
 import { ApiError, conflict, forbidden, invalidField, notFound, unprocessable } from '../api/errors';
-import { fromMinorUnits, minimumChargeAmount, MoneyError, toMinorUnits } from '../money';
+import { pledgeAmount } from '../campaigns/rules';
+import { fromMinorUnits } from '../money';
 import { enqueueNotifications } from '../notifications/outbox';
 import { stripeKeys } from '../payments/idempotency-keys';
 
@@ -30,15 +31,7 @@ export async function changePledge(deps: { database: AppDatabase; stripe: Stripe
   if (pledge.status !== 'authorized') throw conflict('pledge_not_changeable', `A ${pledge.status} pledge cannot be changed`);
 
   let amount = pledge.amount;
-  if (change.amount !== undefined) {
-    try {
-      amount = toMinorUnits(change.amount, pledge.currency);
-    } catch (error) {
-      if (error instanceof MoneyError) throw invalidField('amount', error.message);
-      throw error;
-    }
-    if (amount < minimumChargeAmount(pledge.currency)) throw unprocessable('amount_below_currency_minimum', 'The pledge is below the smallest chargeable amount');
-  }
+  if (change.amount !== undefined) amount = pledgeAmount(change.amount, pledge.currency);
   const rewardId = change.rewardId === undefined ? pledge.reward_id : change.rewardId;
   if (rewardId) {
     const reward = await db.selectFrom('rewards').selectAll().where('id', '=', rewardId).where('campaign_id', '=', campaign.id).executeTakeFirst();

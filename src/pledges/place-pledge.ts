@@ -12,7 +12,8 @@ import { type Campaign, LIVE_PLEDGE_STATUSES, type Pledge, type User } from '../
 import { ApiError, conflict, invalidField, notFound, unprocessable } from '../api/errors';
 import { type Config } from '../config';
 import { recordLedgerEntries } from '../ledger/ledger';
-import { fromMinorUnits, minimumChargeAmount, MoneyError, toMinorUnits } from '../money';
+import { pledgeAmount } from '../campaigns/rules';
+import { fromMinorUnits } from '../money';
 import { enqueueNotifications } from '../notifications/outbox';
 import { stripeKeys } from '../payments/idempotency-keys';
 import { crossedStretchGoals } from '../rules/outcome';
@@ -36,16 +37,7 @@ export async function placePledge(deps: { database: AppDatabase; stripe: Stripe;
   const db = database.db;
   const campaign = await db.selectFrom('campaigns').selectAll().where('id', '=', request.campaignId).executeTakeFirst();
   if (!campaign || campaign.status === 'draft') throw notFound('Campaign');
-  let amount: number;
-  try {
-    amount = toMinorUnits(request.amount, campaign.currency);
-  } catch (error) {
-    if (error instanceof MoneyError) throw invalidField('amount', error.message);
-    throw error;
-  }
-  if (amount < minimumChargeAmount(campaign.currency)) {
-    throw unprocessable('amount_below_currency_minimum', `The smallest pledge is ${fromMinorUnits(minimumChargeAmount(campaign.currency), campaign.currency)} ${campaign.currency}`);
-  }
+  const amount = pledgeAmount(request.amount, campaign.currency);
 
   const placement: Placement = campaign.model === 'kia' ? 'charge' : campaign.ends_at.getTime() - Date.now() <= config.campaigns.holdWindowMs ? 'hold' : 'save';
 

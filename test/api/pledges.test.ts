@@ -137,6 +137,9 @@ test('errors: campaign not active, below the reward or currency minimum, malform
   const reward = await api.context.database.db.insertInto('rewards').values({ campaign_id: c.id, title: 'Print', min_pledge: 5_000 }).returningAll().executeTakeFirstOrThrow();
   expect((await pledge(c.id, backer.auth, { amount: '25.00', rewardId: reward.id, paymentMethodId: 'pm_card_visa' }).expect(422)).body.error.code).toBe('amount_below_reward_minimum');
   expect((await pledge(c.id, backer.auth, { amount: '0.20', paymentMethodId: 'pm_card_visa' }).expect(422)).body.error.code).toBe('amount_below_currency_minimum');
+  // Above what one Stripe charge can take (eight digits of minor units): refused before Stripe is asked.
+  const tooLarge = await pledge(c.id, backer.auth, { amount: '1000000.00', paymentMethodId: 'pm_card_visa' }).expect(422);
+  expect(tooLarge.body.error).toMatchObject({ code: 'amount_above_currency_maximum', fields: [{ path: 'amount' }] });
   expect((await pledge(c.id, backer.auth, { amount: '25.001', paymentMethodId: 'pm_card_visa' }).expect(400)).body.error.fields[0].path).toBe('amount');
   expect((await pledge(c.id, backer.auth, { amount: '25.00', paymentMethodId: 'card' }).expect(400)).body.error.fields[0].path).toBe('paymentMethodId');
   await request(api.app).post(`/api/campaigns/${c.id}/pledges`).set(backer.auth).send({ amount: '25.00', paymentMethodId: 'pm_card_visa' }).expect(400);
@@ -287,6 +290,23 @@ describe('changing a pledge', () => {
     // A second change releases the second hold under its own key.
     await request(api.app).patch(`/api/pledges/${placed.body.id}`).set(backer.auth).send({ amount: '45.00' }).expect(200);
     expect((await stripe.stripe.paymentIntents.retrieve(after.payment_intent_id!)).status).toBe('canceled');
+    expect((await request(api.app).patch(`/api/pledges/${placed.body.id}`).set(backer.auth).send({ amount: '1000000.00' }).expect(422)).body.error.code).toBe('amount_above_currency_maximum');
+  });
+
+  it('answers 503 with Retry-After while Stripe fails, and the pledge stays as it was', async () => {
+    const c = await campaign();
+    const backer = await user();
+    const placed = await pledge(c.id, backer.auth, { amount: '25.00', paymentMethodId: 'pm_card_visa' }).expect(201);
+    await stripe.injectFault({ kind: '500', method: 'POST', path: '^/v1/payment_intents$' });
+    try {
+      const refused = await request(api.app).patch(`/api/pledges/${placed.body.id}`).set(backer.auth).send({ amount: '40.00' }).expect(503);
+      expect(refused.body.error.code).toBe('payment_provider_unavailable');
+      expect(refused.headers['retry-after']).toBe('1');
+    } finally {
+      await stripe.clearFaults();
+    }
+    expect(await row(placed.body.id as string)).toMatchObject({ amount: 2_500, status: 'authorized', revision: 0 });
+    await request(api.app).patch(`/api/pledges/${placed.body.id}`).set(backer.auth).send({ amount: '40.00' }).expect(200);
   });
 
   it('moves a saved-card pledge to another reward atomically; a sold-out reward changes nothing', async () => {

@@ -553,7 +553,14 @@ describe('forged deliveries are refused and change nothing', () => {
   });
 
   test('a correctly signed body that is not a Stripe event is a 400, never a 500', async () => {
-    for (const body of ['not json', '{}', '{"id":"evt_1","type":"payment_intent.succeeded"}', '[]']) {
+    const shapedWrong = [
+      '{"id":"evt_1","type":"payment_intent.succeeded"}',
+      // Ids Postgres cannot store or that are not Stripe's: refused before the stripe_events insert.
+      '{"id":"\\u0000","type":"payment_intent.succeeded","data":{"object":{"id":"pi_1"}}}',
+      '{"id":"pi_1","type":"payment_intent.succeeded","data":{"object":{"id":"pi_1"}}}',
+      '{"id":"evt_2","type":"payment_intent.succeeded","data":{"object":{"id":"pi_\\u0000"}}}',
+    ];
+    for (const body of ['not json', '{}', '[]', ...shapedWrong]) {
       const response = await post(body, sign(body));
       expect(response.status).toBe(400);
       expect(response.body).toEqual({ error: { code: expect.stringMatching(/^invalid_(signature|event)$/), message: expect.any(String) } });

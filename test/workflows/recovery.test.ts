@@ -133,7 +133,17 @@ test('support refunds before the payout (smaller payout) and after it (the creat
     expect(transfer.amount_reversed).toBe(18_800);
     expect((await pledgeRow(p, second.pledge.id)).status).toBe('refunded');
     await request(p.app).post(`/api/support/pledges/${second.pledge.id}/refunds`).set(support.auth).send({ reason: 'again' }).expect(409);
-    await handle.terminate('scenario done');
+
+    // The refund window closes 90 days after settlement, and the workflow with it: nothing would carry out a refund.
+    await p.env.sleep(days(91));
+    await handle.result();
+    const late = await request(p.app).post(`/api/support/pledges/${first.pledge.id}/refunds`).set(support.auth).send({ reason: 'too late' }).expect(409);
+    expect(late.body.error.code).toBe('refund_window_closed');
+    const refunds = await p.testDb.database.db.selectFrom('refunds').select(['reason', 'status']).where('pledge_id', '=', first.pledge.id).orderBy('created_at').execute();
+    expect(refunds).toEqual([
+      { reason: 'item damaged', status: 'succeeded' },
+      { reason: 'too late', status: 'failed' },
+    ]);
   });
   const report = await expectBalanced(campaign.id);
   expect(report.breakdown.held).toBe(0);

@@ -22,7 +22,10 @@ import { ApiError } from '../errors';
 const SIGNATURE_TOLERANCE_SECONDS = 300;
 
 /** What the handlers read from an event; anything signed but shaped otherwise is refused before it is recorded. */
-const eventShape = z.object({ id: z.string().min(1), type: z.string().min(1), data: z.object({ object: z.object({ id: z.string().min(1) }).passthrough() }) }).passthrough();
+const stripeId = z.string().regex(/^[A-Za-z0-9_]{1,255}$/);
+const eventShape = z
+  .object({ id: stripeId.startsWith('evt_'), type: z.string().regex(/^[a-z_.]{1,100}$/), data: z.object({ object: z.object({ id: stripeId }).passthrough() }) })
+  .passthrough();
 
 export function stripeWebhookRoutes(context: ApiContext): Router {
   const db = context.database.db;

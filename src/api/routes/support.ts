@@ -1,11 +1,12 @@
 /** Support staff's tools: refunds, full or partial, carried out by the campaign's workflow. */
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { Router } from 'express';
 import { z } from 'zod';
 import { text } from '../../campaigns/schemas';
 import { toMinorUnits } from '../../money';
 import { requestRefund } from '../../refunds/request-refund';
 import { type ApiContext, requireRole, requireWorkflows } from '../context';
-import { invalidField, notFound } from '../errors';
+import { conflict, invalidField, notFound } from '../errors';
 
 export const pledgeIdParams = z.object({ id: z.uuid() });
 export const refundBody = z.object({
@@ -38,7 +39,15 @@ export function supportRoutes(context: ApiContext): Router {
       reason: body.reason,
       requestedBy: staff.id,
     });
-    await workflows.refund(campaignId, refund.id);
+    try {
+      await workflows.refund(campaignId, refund.id);
+    } catch (error) {
+      if (!(error instanceof WorkflowNotFoundError)) throw error;
+      // The campaign's workflow has closed with its refund window: nothing would carry the refund out, and a row
+      // left `requested` would count against what can be refunded. It stays, failed, as the record of the request.
+      await db.updateTable('refunds').set({ status: 'failed', failure_message: 'refund window closed', completed_at: new Date() }).where('id', '=', refund.id).execute();
+      throw conflict('refund_window_closed', 'This campaign no longer takes refunds: its refund window has closed');
+    }
     res.status(202).json({ refundId: refund.id, status: refund.status });
   });
 

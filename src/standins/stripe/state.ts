@@ -13,6 +13,8 @@ const HOLD_DAYS = 7;
 const DAY = 86_400;
 
 /** Stripe's minimum charge amounts and zero-decimal currencies (https://docs.stripe.com/currencies). */
+/** Stripe's largest charge in these currencies: eight digits of minor units. */
+const MAXIMUM_AMOUNT = 99_999_999;
 const MINIMUMS: Record<string, number> = { usd: 50, eur: 50, gbp: 30, cad: 50, aud: 50, nzd: 50, chf: 50, sek: 300, nok: 300, dkk: 250, pln: 200, czk: 1500, sgd: 50, hkd: 400, mxn: 1000, jpy: 50 };
 
 export interface FeeRule {
@@ -244,6 +246,7 @@ export class StripeState {
     if (amount < MINIMUMS[currency]!) {
       throw invalidRequest(`Amount must be at least ${MINIMUMS[currency]} ${currency}`, 'amount', 'amount_too_small');
     }
+    if (amount > MAXIMUM_AMOUNT) throw invalidRequest(`Amount must be no more than ${MAXIMUM_AMOUNT} ${currency}`, 'amount', 'amount_too_large');
     if (params.customer) this.customer(params.customer as string);
     const intent = {
       id: newId('pi'),
