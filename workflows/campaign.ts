@@ -17,6 +17,7 @@ import {
   getExternalWorkflowHandle,
   log,
   ParentClosePolicy,
+  patched,
   setCurrentDetails,
   setHandler,
   sleep,
@@ -42,7 +43,10 @@ import {
   retrySettlementSignal,
 } from './messages';
 import { CampaignEndsAtKey, CampaignIdKey, CampaignModelKey, CampaignStatusKey } from './search-attributes';
-import { settlePledgeWorkflow } from './settle-pledge';
+import { settlePledgeWorkflow, type SettlePledgeInput } from './settle-pledge';
+
+/** The patch under which settlement starts a whole window of children in one workflow task. */
+const CONCURRENT_CHILD_STARTS = 'settlement-concurrent-child-starts';
 
 export interface CampaignWorkflowInput {
   campaignId: string;
@@ -249,6 +253,8 @@ function applyReport(state: CampaignRunState, report: PledgeReport): void {
 async function settleAllPledges(input: CampaignWorkflowInput, state: CampaignRunState, publish: () => void): Promise<void> {
   const { campaignId, settings } = input;
   const settlement = state.settlement;
+  // Runs recorded before the window was filled in one workflow task replay as they ran: one start at a time.
+  const concurrentStarts = patched(CONCURRENT_CHILD_STARTS);
   while (!settlement.allStarted) {
     const page = await db.listPledgesToSettle({
       campaignId,
@@ -256,29 +262,17 @@ async function settleAllPledges(input: CampaignWorkflowInput, state: CampaignRun
       afterPledgeId: settlement.cursor,
       limit: settings.settlementPageSize,
     });
+    const starting: Array<Promise<void>> = [];
     for (const pledge of page.pledges) {
       await condition(() => settlement.inFlight.length < settings.settlementWindowSize);
       settlement.inFlight.push(pledge.pledgeId);
-      try {
-        await startChild(settlePledgeWorkflow, {
-          workflowId: pledgeSettlementWorkflowId(campaignId, pledge.pledgeId),
-          parentClosePolicy: ParentClosePolicy.ABANDON,
-          args: [
-            {
-              campaignId,
-              pledgeId: pledge.pledgeId,
-              action: pledge.action,
-              graceWindowMs: settings.graceWindowMs,
-              stripeTaskQueue: settings.stripeTaskQueue,
-            },
-          ],
-        });
-      } catch (error) {
-        // Already settled by an earlier run (ops reset the workflow): its state is in Postgres, not ours to redo.
-        if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
-        settlement.inFlight.splice(settlement.inFlight.indexOf(pledge.pledgeId), 1);
-      }
+      const started = startSettlement(input, settlement, pledge);
+      // Each start resolves a workflow task later; awaiting them one by one would start one child per round trip.
+      if (concurrentStarts) starting.push(started);
+      else await started;
     }
+    // Every child of the page has started before the run continues as new (a start still pending would be lost).
+    await Promise.all(starting);
     settlement.cursor = page.nextCursor;
     settlement.allStarted = page.nextCursor === null;
     publish();
@@ -288,6 +282,26 @@ async function settleAllPledges(input: CampaignWorkflowInput, state: CampaignRun
     }
   }
   await condition(() => settlement.inFlight.length === 0 && Object.keys(settlement.waiting).length === 0);
+}
+
+/** Starts the child that settles one pledge; one already started (by a run ops reset) is left to its own record. */
+async function startSettlement(
+  input: CampaignWorkflowInput,
+  settlement: CampaignRunState['settlement'],
+  pledge: { pledgeId: string; action: SettlePledgeInput['action'] },
+): Promise<void> {
+  const { campaignId, settings } = input;
+  try {
+    await startChild(settlePledgeWorkflow, {
+      workflowId: pledgeSettlementWorkflowId(campaignId, pledge.pledgeId),
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      args: [{ campaignId, pledgeId: pledge.pledgeId, action: pledge.action, graceWindowMs: settings.graceWindowMs, stripeTaskQueue: settings.stripeTaskQueue }],
+    });
+  } catch (error) {
+    // Already settled by an earlier run (ops reset the workflow): its state is in Postgres, not ours to redo.
+    if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+    settlement.inFlight.splice(settlement.inFlight.indexOf(pledge.pledgeId), 1);
+  }
 }
 
 /**

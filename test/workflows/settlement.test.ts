@@ -3,6 +3,7 @@
  * activities against Postgres and the Stripe stand-in: each financing model's outcome, cancellation, and a hold
  * that lapsed before the deadline. Every scenario ends with the ledger reconciled to the minor unit.
  */
+import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from '@temporalio/worker';
@@ -183,13 +184,14 @@ test('every history these scenarios produced replays deterministically (and is s
   if (process.env.UPDATE_HISTORY_FIXTURES) {
     const directory = join(__dirname, 'histories');
     mkdirSync(directory, { recursive: true });
-    // Every campaign run of these scenarios, and a few settlement children: small, and each shape pinned.
-    const kept = new Map<string, (typeof histories)[number]>();
+    // Every campaign run of these scenarios, and a few settlement children: small, and each shape pinned. Named by
+    // content, so fixtures of earlier workflow versions (campaigns still running them) stay beside the new ones.
     let children = 0;
-    histories.forEach((history, index) => {
+    for (const history of histories) {
       const kind = history.name.split('-')[0]!;
-      if (kind === 'campaignWorkflow' || children++ < 3) kept.set(`${kind}-${String(index).padStart(2, '0')}`, history);
-    });
-    for (const [key, history] of kept) writeFileSync(join(directory, `${key}.history`), `${encodeHistory(history.history)}\n`);
+      if (kind !== 'campaignWorkflow' && children++ >= 3) continue;
+      const encoded = encodeHistory(history.history);
+      writeFileSync(join(directory, `${kind}-${createHash('sha256').update(encoded).digest('hex').slice(0, 8)}.history`), `${encoded}\n`);
+    }
   }
 });
