@@ -18,6 +18,8 @@ export interface Fault {
   method?: string;
   /** A regular expression matched against the request path. */
   path?: string;
+  /** A regular expression matched against the request's idempotency key (requests without one never match). */
+  idempotencyKey?: string;
   /** Fire this many times (default: unlimited while `rate` applies). */
   count?: number;
   /** Probability per matching request, 0..1 (default 1). */
@@ -106,7 +108,7 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
       return reply(429, { error: { type: 'invalid_request_error', code: 'rate_limit', message: 'Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.' } });
     }
 
-    const fault = pickFault(faults, method, path);
+    const fault = pickFault(faults, method, path, idempotencyKey);
     if (fault) {
       log.fault = fault.kind;
       if (fault.kind === '500') return reply(500, { error: { type: 'api_error', message: 'An unknown error occurred (injected by the stand-in)' } });
@@ -134,6 +136,11 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
         }
         log.replayed = true;
         log.status = stored.status;
+        // A replayed answer can be lost on the way back like any other.
+        if (fault?.kind === 'lost') {
+          req.socket.destroy();
+          return;
+        }
         res.writeHead(stored.status, { 'content-type': 'application/json', 'idempotent-replayed': 'true', 'idempotency-key': idempotencyKey, 'request-id': newId('req') });
         res.end(stored.body);
         return;
@@ -180,6 +187,7 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
           kind: fault.kind,
           ...(fault.method ? { method: String(fault.method).toUpperCase() } : {}),
           ...(fault.path ? { path: String(fault.path) } : {}),
+          ...(fault.idempotencyKey ? { idempotencyKey: String(fault.idempotencyKey) } : {}),
           ...(fault.count !== undefined ? { count: Number(fault.count) } : {}),
           ...(fault.rate !== undefined ? { rate: Number(fault.rate) } : {}),
           ...(fault.latencyMs !== undefined ? { latencyMs: Number(fault.latencyMs) } : {}),
@@ -270,10 +278,11 @@ function takeToken(bucket: { tokens: number; refilledAt: number }, rate: number 
   return true;
 }
 
-function pickFault(faults: Array<Fault & { fired: number }>, method: string, path: string): Fault | undefined {
+function pickFault(faults: Array<Fault & { fired: number }>, method: string, path: string, idempotencyKey: string | undefined): Fault | undefined {
   for (const fault of faults) {
     if (fault.method && fault.method !== method) continue;
     if (fault.path && !new RegExp(fault.path).test(path)) continue;
+    if (fault.idempotencyKey && !(idempotencyKey !== undefined && new RegExp(fault.idempotencyKey).test(idempotencyKey))) continue;
     if (fault.count !== undefined && fault.fired >= fault.count) continue;
     if (fault.rate !== undefined && Math.random() >= fault.rate) continue;
     fault.fired++;

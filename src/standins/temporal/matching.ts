@@ -15,8 +15,28 @@ interface Waiter<T> {
 export class TaskQueue<T> {
   private readonly tasks: T[] = [];
   private readonly waiters: Waiter<T>[] = [];
+  /** Tasks handed out per second at most, as the pollers ask (`max_tasks_per_second`); unset: no limit. */
+  private ratePerSecond: number | undefined;
+  private nextDispatchAt = 0;
 
   constructor(private readonly isValid: (task: T) => boolean = () => true) {}
+
+  /** The latest poller's rate limit applies to the whole queue, as on the real server. */
+  setRateLimit(perSecond: number | undefined): void {
+    this.ratePerSecond = perSecond !== undefined && perSecond > 0 ? perSecond : undefined;
+  }
+
+  /**
+   * Reserves the next dispatch slot under the rate limit, spaced evenly (wall-clock time, as the real server's
+   * limiter): how many milliseconds the caller waits before handing out its task.
+   */
+  reserveDispatch(): number {
+    if (!this.ratePerSecond) return 0;
+    const now = Date.now();
+    const at = Math.max(now, this.nextDispatchAt);
+    this.nextDispatchAt = at + 1000 / this.ratePerSecond;
+    return at - now;
+  }
 
   get backlog(): number {
     return this.tasks.length;

@@ -175,6 +175,12 @@ async function longPoll<T>(queue: TaskQueue<T>, call: grpc.ServerUnaryCall<Msg, 
     call.on('cancelled', poll.cancel);
     const task = await poll.promise;
     if (task === undefined) return {};
+    const wait = queue.reserveDispatch();
+    if (wait > pollWaitMs(call)) {
+      queue.requeue(task);
+      return {};
+    }
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     if (call.cancelled) {
       queue.requeue(task);
       return {};
@@ -376,11 +382,16 @@ function workflowService(engine: Engine, log: (message: string) => void): Record
       return {};
     },
 
-    PollActivityTaskQueue: (request, call) =>
-      longPoll(engine.activityQueue(request.namespace as string, request.taskQueue?.name as string), call, (task) => {
+    PollActivityTaskQueue: (request, call) => {
+      const queue = engine.activityQueue(request.namespace as string, request.taskQueue?.name as string);
+      // A worker's `maxTaskQueueActivitiesPerSecond` arrives with each of its polls.
+      const perSecond = request.taskQueueMetadata?.maxTasksPerSecond?.value as number | undefined;
+      if (perSecond !== undefined) queue.setRateLimit(Number(perSecond));
+      return longPoll(queue, call, (task) => {
         const activity = task.run.activities.get(task.scheduledEventId);
         return task.run.open && activity?.state === 'scheduled' && activity.attempt === task.attempt ? engine.startActivityTask(task, request.identity as string) : undefined;
-      }),
+      });
+    },
 
     ...activityResponses(engine, 'ById', (request) => activityById(engine, request)),
     ...activityResponses(engine, '', (request) => activityByToken(engine, request.taskToken)),
