@@ -77,6 +77,37 @@ export function createPledgeSettlementActivities({ database, stripe, config }: A
     return { pledgeId: pledge.id, amountCaptured: amount, processingFee: fee, paymentIntentId: intent.id, method };
   }
 
+  /** Charges the pledge's saved card off-session, once per settlement `attempt` (its idempotency key). */
+  function chargeSavedCard(pledge: Pledge & { stripe_customer_id: string | null }, attempt: number): Promise<Stripe.PaymentIntent> {
+    return callStripe(() =>
+      stripe.paymentIntents.create(
+        {
+          amount: pledge.amount,
+          currency: pledge.currency.toLowerCase(),
+          customer: pledge.stripe_customer_id!,
+          payment_method: pledge.payment_method_id!,
+          off_session: true,
+          confirm: true,
+          transfer_group: pledge.campaign_id,
+          metadata: { pledge_id: pledge.id, campaign_id: pledge.campaign_id, attempt: String(attempt) },
+          expand: EXPAND_CHARGE,
+        },
+        { idempotencyKey: stripeKeys.pledgeCharge(pledge.id, attempt) },
+      ),
+    );
+  }
+
+  /** The off-session charge of this pledge's settlement `attempt`, if Stripe has one (found by its metadata). */
+  async function findOffSessionCharge(customerId: string, pledgeId: string, attempt: number): Promise<Stripe.PaymentIntent | undefined> {
+    // Listing by customer is strongly consistent (search is not), and a backer has few PaymentIntents.
+    for await (const intent of stripe.paymentIntents.list({ customer: customerId, limit: 100 })) {
+      if (intent.metadata.pledge_id === pledgeId && intent.metadata.attempt === String(attempt)) {
+        return callStripe(() => stripe.paymentIntents.retrieve(intent.id, { expand: EXPAND_CHARGE }));
+      }
+    }
+    return undefined;
+  }
+
   return {
     /**
      * Collects an authorized or errored pledge. `attempt` is the settlement attempt (1 for the first, +1 each time
@@ -119,22 +150,16 @@ export function createPledgeSettlementActivities({ database, stripe, config }: A
       if (!pledge.payment_method_id || !pledge.stripe_customer_id) {
         throw cardFailure({ code: 'no_saved_payment_method', message: 'No saved card to charge' });
       }
-      const intent = await callStripe(() =>
-        stripe.paymentIntents.create(
-          {
-            amount: pledge.amount,
-            currency: pledge.currency.toLowerCase(),
-            customer: pledge.stripe_customer_id!,
-            payment_method: pledge.payment_method_id!,
-            off_session: true,
-            confirm: true,
-            transfer_group: pledge.campaign_id,
-            metadata: { pledge_id: pledge.id, campaign_id: pledge.campaign_id, attempt: String(input.attempt) },
-            expand: EXPAND_CHARGE,
-          },
-          { idempotencyKey: stripeKeys.pledgeCharge(pledge.id, input.attempt) },
-        ),
-      );
+      // An earlier execution of this attempt got this far, so its charge may exist with the answer lost. Stripe keeps
+      // an idempotency key for 24 h, and this one may come back later than that (ops retrying a settlement that was
+      // stuck through an outage): Stripe is asked for that charge rather than trusted to replay it.
+      const earlier = pledge.settlement_attempts >= input.attempt ? await findOffSessionCharge(pledge.stripe_customer_id, pledge.id, input.attempt) : undefined;
+      const intent = earlier ?? (await chargeSavedCard(pledge, input.attempt));
+      if (intent.status === 'requires_payment_method' || intent.status === 'canceled') {
+        // Only a charge found again can be here (a new one that is declined throws): it was declined back then.
+        const declined = intent.last_payment_error;
+        throw cardFailure({ code: declined?.code ?? 'card_declined', ...(declined?.decline_code ? { declineCode: declined.decline_code } : {}), message: declined?.message ?? 'The card was declined', paymentIntentId: intent.id });
+      }
       if (intent.status !== 'succeeded') {
         // An off-session confirmation that needs the customer (3-D Secure) is a failure the backer must fix.
         throw cardFailure({ code: 'authentication_required', message: 'The card needs authentication', paymentIntentId: intent.id });

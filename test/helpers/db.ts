@@ -29,3 +29,41 @@ export async function createTestDatabase(options: { migrate?: boolean; poolSize?
     },
   };
 }
+
+export interface DedicatedDatabase extends TestDatabase {
+  name: string;
+  url: string;
+}
+
+/**
+ * A whole database of its own on the test server (`scratch_<random>`), migrated, for processes that reach it by
+ * URL alone (a worker or API in another process cannot be given a schema); `drop()` closes the pool and drops it.
+ */
+export async function createDedicatedDatabase(): Promise<DedicatedDatabase> {
+  const name = `scratch_${randomBytes(6).toString('hex')}`;
+  const url = new URL(TEST_DATABASE_URL);
+  url.pathname = `/${name}`;
+  const admin = new AppDatabase({ connectionString: TEST_DATABASE_URL, poolSize: 1 });
+  try {
+    await sql`create database ${sql.id(name)}`.execute(admin.db);
+  } finally {
+    await admin.close();
+  }
+  const database = new AppDatabase({ connectionString: url.toString(), poolSize: 5 });
+  await database.migrateToLatest();
+  return {
+    name,
+    url: url.toString(),
+    database,
+    schema: 'public',
+    async drop() {
+      await database.close();
+      const dropper = new AppDatabase({ connectionString: TEST_DATABASE_URL, poolSize: 1 });
+      try {
+        await sql`drop database if exists ${sql.id(name)} with (force)`.execute(dropper.db);
+      } finally {
+        await dropper.close();
+      }
+    },
+  };
+}

@@ -15,6 +15,7 @@ import { type ApiContext } from '../../src/api/context';
 import { type Config, loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { type MailMessage, type Mailer } from '../../src/notifications/mailer';
+import { createStripeClient } from '../../src/payments/stripe-client';
 import { CampaignWorkflows } from '../../src/temporal/campaign-workflows';
 import { createWorkers, workflowsPath } from '../../src/worker/workers';
 import { createNotificationActivities } from '../../activities/notifications';
@@ -52,13 +53,22 @@ export interface TestPlatform {
   newWorkers(): Promise<Worker[]>;
   /** Drains the notification outbox through the delivery activity (the outbox workflow is not run in tests). */
   deliverMail(): Promise<number>;
+  /** Moves the Stripe stand-in's clock up to the workflow clock now, as activities do when they start. */
+  syncStripeClock(): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function createTestPlatform(env: Record<string, string> = {}): Promise<TestPlatform> {
+export interface TestPlatformOptions {
+  /** Timeout of the platform's Stripe client: fault drills make it shorter than the stand-in's injected latency. */
+  stripeTimeoutMs?: number;
+  /** A database made by the caller (a worker in another process needs one it reaches by URL alone); dropped on close. */
+  database?: TestDatabase;
+}
+
+export async function createTestPlatform(env: Record<string, string> = {}, options: TestPlatformOptions = {}): Promise<TestPlatform> {
   const temporal = await createTestWorkflowEnvironment({ searchAttributes: true });
   const testStripe = await startTestStripe({ maxNetworkRetries: 3 });
-  const testDb = await createTestDatabase();
+  const testDb = options.database ?? (await createTestDatabase());
   const config = loadConfig({
     NODE_ENV: 'test',
     DATABASE_URL: TEST_DATABASE_URL,
@@ -70,7 +80,10 @@ export async function createTestPlatform(env: Record<string, string> = {}): Prom
     STRIPE_ACTIVITIES_PER_SECOND: '100',
     ...env,
   });
-  const stripe = testStripe.stripe;
+  const stripe =
+    options.stripeTimeoutMs === undefined
+      ? testStripe.stripe
+      : createStripeClient({ secretKey: TEST_STRIPE_KEY, apiBase: testStripe.url, maxNetworkRetries: 3, timeoutMs: options.stripeTimeoutMs });
   const mail: MailMessage[] = [];
   const mailer: Mailer = { send: async (message) => void mail.push(message), close: () => undefined };
 
@@ -123,6 +136,7 @@ export async function createTestPlatform(env: Record<string, string> = {}): Prom
     workflows,
     newWorkers,
     deliverMail: () => createNotificationActivities(deps).deliverNotifications({ limit: 10_000 }),
+    syncStripeClock: async () => syncStripeClock(await temporal.currentTimeMs()),
     async runWorkers(work) {
       const workers = await newWorkers();
       const done = work();

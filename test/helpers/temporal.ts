@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { CAMPAIGN_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 
-export const TEMPORAL_STANDIN_BIN = join(__dirname, '..', '..', 'dist', 'src', 'standins', 'temporal', 'bin.js');
+// From the sources (jest) or from dist/ (benchmarks): the compiled stand-in is always <project>/dist/src/....
+const PROJECT_ROOT = join(__dirname, '..', '..').replace(/[\\/]dist$/, '');
+export const TEMPORAL_STANDIN_BIN = join(PROJECT_ROOT, 'dist', 'src', 'standins', 'temporal', 'bin.js');
 
 export async function createTestWorkflowEnvironment(options: { searchAttributes?: boolean } = {}): Promise<TestWorkflowEnvironment> {
   if (process.env.TEMPORAL_ADDRESS) return TestWorkflowEnvironment.createFromExistingServer({ address: process.env.TEMPORAL_ADDRESS });
