@@ -3,7 +3,7 @@
  * behaviour the product relies on, with Stripe's documented outcomes and error shapes.
  */
 import Stripe from 'stripe';
-import { startTestStripe, type TestStripe } from '../helpers/stripe';
+import { startTestStripe, TEST_STRIPE_KEY as TEST_KEY, type TestStripe } from '../helpers/stripe';
 
 let t: TestStripe;
 let stripe: Stripe;
@@ -158,6 +158,8 @@ describe('payment intents', () => {
     await expect(stripe.paymentIntents.create({ amount: 49, currency: 'usd' })).rejects.toMatchObject({ code: 'amount_too_small', param: 'amount' });
     await expect(stripe.paymentIntents.create({ amount: 49, currency: 'jpy' })).rejects.toMatchObject({ code: 'amount_too_small' });
     expect((await stripe.paymentIntents.create({ amount: 50, currency: 'jpy' })).status).toBe('requires_payment_method');
+    await expect(stripe.paymentIntents.create({ amount: 100_000_000, currency: 'usd' })).rejects.toMatchObject({ code: 'amount_too_large', param: 'amount' });
+    expect((await stripe.paymentIntents.create({ amount: 99_999_999, currency: 'usd' })).amount).toBe(99_999_999);
   });
 
   it('lists with limit, starting_after and has_more', async () => {
@@ -203,6 +205,37 @@ describe('idempotency', () => {
     const first = (await stripe.paymentIntents.create(params, { idempotencyKey: key }).catch((e: unknown) => e)) as Stripe.errors.StripeCardError;
     const second = (await stripe.paymentIntents.create(params, { idempotencyKey: key }).catch((e: unknown) => e)) as Stripe.errors.StripeCardError;
     expect(second.payment_intent?.id).toBe(first.payment_intent?.id);
+  });
+
+  it('answers 409 idempotency_key_in_use while a request with the same key is still in progress', async () => {
+    const key = `in-progress-${Date.now()}`;
+    await t.injectFault({ kind: 'latency', latencyMs: 400, idempotencyKey: `^${key}$`, count: 1 });
+    // Over plain HTTP: the SDK itself would retry the 409 until the first request is done.
+    const post = () =>
+      fetch(`${t.url}/v1/customers`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TEST_KEY}`, 'idempotency-key': key, 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'email=twin%40example.com',
+      });
+    const slow = post();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const twin = await post();
+    expect(twin.status).toBe(409);
+    expect(await twin.json()).toMatchObject({ error: { type: 'idempotency_error', code: 'idempotency_key_in_use' } });
+    const first = (await (await slow).json()) as { id: string };
+    // Once it is done, the same request is a replay: one customer, whatever the twin did.
+    expect((await stripe.customers.create({ email: 'twin@example.com' }, { idempotencyKey: key })).id).toBe(first.id);
+  });
+
+  it('decides a delayed request by its key as it arrived, not as it is once the delay is over', async () => {
+    const key = `delayed-${Date.now()}`;
+    const first = await stripe.customers.create({}, { idempotencyKey: key });
+    // The retry arrives within the key's 24 hours; while it is held, a day and more of stand-in time passes.
+    await t.injectFault({ kind: 'latency', latencyMs: 400, idempotencyKey: `^${key}$`, count: 1 });
+    const late = stripe.customers.create({}, { idempotencyKey: key });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await t.advanceClock(DAY + 1);
+    expect((await late).id).toBe(first.id);
   });
 
   it('expires keys after 24 hours of stand-in time', async () => {

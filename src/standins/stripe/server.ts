@@ -70,6 +70,8 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
   let baseUrl = '';
   const state = new StripeState(() => baseUrl, options.fee);
   const idempotency = new Map<string, StoredResponse>();
+  /** Keys of requests Stripe is still working on. */
+  const inProgress = new Set<string>();
   const requests: LoggedRequest[] = [];
   let faults: Array<Fault & { fired: number }> = [];
   let rateLimit = options.rateLimit;
@@ -118,12 +120,24 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
         req.socket.destroy();
         return;
       }
-      if (fault.kind === 'latency') await new Promise((resolve) => setTimeout(resolve, fault.latencyMs ?? 1000));
     }
+    const delayed = () => (fault?.kind === 'latency' ? new Promise((resolve) => setTimeout(resolve, fault.latencyMs ?? 1000)) : Promise.resolve());
 
-    // Idempotent replay: the same key and parameters return the first response; other parameters are an error.
+    // Idempotency is decided when the request arrives, as Stripe does: the same key and parameters replay the first
+    // response, other parameters are an error, and a request whose twin is still in progress is told so (409). A
+    // delayed request must not find its key expired by time that passed while it was held.
     const hash = createHash('sha256').update(`${method} ${path} ${raw}`).digest('hex');
-    if (method === 'POST' && idempotencyKey) {
+    const keyed = method === 'POST' && idempotencyKey !== undefined;
+    if (keyed) {
+      if (inProgress.has(idempotencyKey)) {
+        return reply(409, {
+          error: {
+            type: 'idempotency_error',
+            code: 'idempotency_key_in_use',
+            message: 'There is currently another in-progress request using this Idempotent Key (that probably means you submitted twice, and the other request is still going through). Please try again later.',
+          },
+        });
+      }
       const stored = idempotency.get(idempotencyKey);
       if (stored && state.nowSeconds - stored.at < IDEMPOTENCY_TTL_SECONDS) {
         if (stored.hash !== hash) {
@@ -134,6 +148,7 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
             },
           });
         }
+        await delayed();
         log.replayed = true;
         log.status = stored.status;
         // A replayed answer can be lost on the way back like any other.
@@ -145,6 +160,12 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
         res.end(stored.body);
         return;
       }
+      inProgress.add(idempotencyKey);
+    }
+    try {
+      await delayed();
+    } finally {
+      if (keyed) inProgress.delete(idempotencyKey);
     }
 
     let status = 200;

@@ -1031,10 +1031,10 @@ export class Engine {
     run.activities.clear();
     this.log(`closed ${run.workflowId} ${run.runId}: ${eventName}`);
 
-    if (status !== Status.ContinuedAsNew) {
-      this.notifyParent(run, status, attributes);
-      for (const query of run.waitingQueries.splice(0)) this.dispatchLegacyQuery(run, query);
-    }
+    if (status !== Status.ContinuedAsNew) this.notifyParent(run, status, attributes);
+    // Queries that waited for this run's task are answered from its history, whatever ended it (continuing as new
+    // too: the client asked while this run was the current one).
+    for (const query of run.waitingQueries.splice(0)) this.dispatchLegacyQuery(run, query);
     for (const child of run.children.values()) {
       if (!child.runId) continue;
       const childRun = this.currentRun(child.namespace, child.workflowId);
