@@ -1,5 +1,5 @@
 /**
- * `npm run bench:stripe`: requests per second the Stripe stand-in serves to the official SDK on this machine, for
+ * `npm run bench -- stripe`: requests per second the Stripe stand-in serves to the official SDK on this machine, for
  * the hold-then-capture sequence settlement performs (create + confirm, then capture). Last line: JSON figures.
  */
 import { createStripeClient } from '../../src/payments/stripe-client';

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:temporal`: throughput of the Temporal stand-in with the real SDK worker on this machine.
+ * `npm run bench -- temporal`: throughput of the Temporal stand-in with the real SDK worker on this machine.
  *   workflows/s: start + one activity + complete, N workflows in flight at once
  *   signals/s:   signals delivered to one running workflow
  * The last line printed is the figures as JSON.
