@@ -9,20 +9,13 @@
  * BENCH_SECONDS per rate (default 10). Last line: JSON figures.
  */
 import { sql } from 'kysely';
-import { createDedicatedDatabase } from '../helpers/db';
-import { MACHINE, openLoop, percentile, placePledge, round, rssOf, runBenchmark, seedActiveCampaign, seedBackers, startApiProcess, startStripeProcess } from './processes';
+import { MACHINE, openLoop, percentile, placePledge, round, rssOf, runBenchmark, seedActiveCampaign, seedBackers, startApiWithStripe } from './processes';
 
 const RATES = (process.env.BENCH_RATES ?? '25,50,100,150,200').split(',').map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 
 runBenchmark(async (stops) => {
-  const scratch = await createDedicatedDatabase();
-  stops.push(() => scratch.drop());
-  const db = scratch.database.db;
-  const stripe = await startStripeProcess();
-  stops.push(() => stripe.stop());
-  const api = await startApiProcess({ databaseUrl: scratch.url, stripeUrl: stripe.url });
-  stops.push(() => api.stop());
+  const { db, api } = await startApiWithStripe(stops);
 
   const backers = await seedBackers(db, RATES.reduce((sum, rate) => sum + rate * SECONDS, 0) + 10);
   let nextBacker = 0;

@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline';
 import { hashToken } from '../../src/auth/tokens';
 import { STANDIN_SECRET_KEY } from '../../src/standins/stripe/controls';
 import { type Db } from '../../db/database';
+import { createDedicatedDatabase } from '../helpers/db';
 
 const DIST_SRC = join(__dirname, '..', '..', 'src');
 /** Benchmarks sign their backers' tokens with this secret and give it to the API process. */
@@ -62,6 +63,20 @@ export function startApiProcess(options: { databaseUrl: string; stripeUrl: strin
     const entry = JSON.parse(line) as { msg?: string; url?: string };
     return entry.msg === 'API listening' ? entry.url : undefined;
   });
+}
+
+/**
+ * The API as a process, with a database of its own and the Stripe stand-in as a process: what the placement and
+ * progress benchmarks drive. Each is stopped (and the database dropped) through `stops`.
+ */
+export async function startApiWithStripe(stops: Array<() => unknown>): Promise<{ db: Db; api: ChildService }> {
+  const scratch = await createDedicatedDatabase();
+  stops.push(() => scratch.drop());
+  const stripe = await startStripeProcess();
+  stops.push(() => stripe.stop());
+  const api = await startApiProcess({ databaseUrl: scratch.url, stripeUrl: stripe.url });
+  stops.push(() => api.stop());
+  return { db: scratch.database.db, api };
 }
 
 /** A process's resident memory now, from /proc (Linux), in bytes. */

@@ -9,8 +9,7 @@
  * every stream open, less its RSS before, over the number of streams. Last line: JSON figures.
  */
 import { request, type IncomingMessage } from 'node:http';
-import { createDedicatedDatabase } from '../helpers/db';
-import { MACHINE, openLoop, percentile, placePledge, round, rssOf, runBenchmark, seedActiveCampaign, seedBackers, startApiProcess, startStripeProcess } from './processes';
+import { MACHINE, openLoop, percentile, placePledge, round, rssOf, runBenchmark, seedActiveCampaign, seedBackers, startApiWithStripe } from './processes';
 
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 1_000);
 const RATE = Number(process.env.BENCH_RATE ?? 50);
@@ -47,13 +46,7 @@ function subscribe(url: string): Promise<Subscriber> {
 }
 
 runBenchmark(async (stops) => {
-  const scratch = await createDedicatedDatabase();
-  stops.push(() => scratch.drop());
-  const db = scratch.database.db;
-  const stripe = await startStripeProcess();
-  stops.push(() => stripe.stop());
-  const api = await startApiProcess({ databaseUrl: scratch.url, stripeUrl: stripe.url });
-  stops.push(() => api.stop());
+  const { db, api } = await startApiWithStripe(stops);
   const backers = await seedBackers(db, Math.round(RATE * SECONDS));
   const campaignId = await seedActiveCampaign(db, 'Watched by many');
 

@@ -7,11 +7,7 @@
  * fraction of R (settlement should be bound by Stripe's limit, not by us), the longest history of any workflow run,
  * this process's peak RSS (the worker), and double captures counted from the stand-in's request log.
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { sql } from 'kysely';
 import { loadConfig } from '../../src/config';
@@ -24,19 +20,11 @@ import { type CampaignState } from '../../workflows/messages';
 import { CAMPAIGN_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 import { createTestDatabase, TEST_DATABASE_URL } from '../helpers/db';
 import { TEMPORAL_STANDIN_BIN } from '../helpers/temporal';
+import { MACHINE, startStripeProcess } from './processes';
 
 const RATE = Number(process.env.BENCH_RATE ?? 100);
 const SIZES = process.env.BENCH_PLEDGES ? [Number(process.env.BENCH_PLEDGES)] : [1_000, 10_000];
-const STRIPE_STANDIN_BIN = join(__dirname, '..', '..', 'src', 'standins', 'stripe', 'bin.js');
 const SEED_CONCURRENCY = 32;
-
-/** The Stripe stand-in in its own process, as Stripe is: its work does not count against the worker's time or memory. */
-async function startStripeProcess() {
-  const child = spawn(process.execPath, [STRIPE_STANDIN_BIN, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve));
-  const { port } = JSON.parse(line) as { port: number };
-  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGTERM') };
-}
 
 function peakRss() {
   let peak = process.memoryUsage().rss;
@@ -164,7 +152,7 @@ async function run(rss: ReturnType<typeof peakRss>, stops: Array<() => unknown>)
     );
     results.push(figures);
   }
-  console.log(JSON.stringify({ benchmark: 'settlement', machine: `${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB`, results }));
+  console.log(JSON.stringify({ benchmark: 'settlement', machine: MACHINE, results }));
 }
 
 /** N manual-capture PaymentIntents, placed as the pledge API places holds. */

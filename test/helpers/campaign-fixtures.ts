@@ -4,6 +4,7 @@
  * (a manual-capture hold, a card saved by a SetupIntent for an off-session charge, or an immediate charge for
  * keep-it-all) and the same idempotency keys.
  */
+import request from 'supertest';
 import { randomUUID } from 'node:crypto';
 import { type FinancingModel } from '../../db/schema';
 import { issueToken } from '../../src/auth/tokens';
@@ -156,3 +157,17 @@ export async function campaignRow(p: TestPlatform, campaignId: string) {
 }
 
 export const days = (n: number) => n * DAY;
+
+/** Publishes through the API, as the creator does; the handle of the campaign's workflow. */
+export async function publishCampaign(p: TestPlatform, campaignId: string, creator: { auth: Record<string, string> }) {
+  const response = await request(p.app).post(`/api/campaigns/${campaignId}/publish`).set(creator.auth).expect(202);
+  expect(response.body.workflowId).toBe(`campaign-${campaignId}`);
+  return p.env.client.workflow.getHandle(`campaign-${campaignId}`);
+}
+
+/** `count` pledges of one style, each by a new backer, for the amounts `amount()` gives. */
+export async function placeMany(p: TestPlatform, campaign: { id: string; currency: string }, style: PledgeStyle, count: number, amount: () => number) {
+  const placed = [];
+  for (let i = 0; i < count; i++) placed.push((await placePledge(p, campaign, { amount: amount(), style })).pledge);
+  return placed;
+}

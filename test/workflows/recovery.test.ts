@@ -6,7 +6,7 @@
 import request from 'supertest';
 import { reconcileCampaign } from '../../src/reconciliation/reconcile';
 import { campaignStateQuery, pledgeSettlementStateQuery, pledgeSettlementWorkflowId } from '../../workflows/messages';
-import { completeOnboarding, createCampaign, createUser, days, placePledge, pledgeRow, type TestUser } from '../helpers/campaign-fixtures';
+import { completeOnboarding, createCampaign, createUser, days, placePledge, pledgeRow, publishCampaign, type TestUser } from '../helpers/campaign-fixtures';
 import { createTestPlatform, type TestPlatform } from '../helpers/platform';
 
 let p: TestPlatform;
@@ -19,10 +19,6 @@ beforeAll(async () => {
 });
 afterAll(() => p.close());
 
-async function publish(campaignId: string, creator: TestUser) {
-  await request(p.app).post(`/api/campaigns/${campaignId}/publish`).set(creator.auth).expect(202);
-  return p.env.client.workflow.getHandle(`campaign-${campaignId}`);
-}
 
 async function expectBalanced(campaignId: string) {
   const report = await reconcileCampaign(p.testDb.database.db, campaignId, p.stripe);
@@ -34,7 +30,7 @@ test('a declined off-session charge: the backer is told, saves a new card within
   const creator = await createUser(p, { connect: 'onboarded' });
   const campaign = await createCampaign(p, creator, { model: 'aon', goal: 1_000, durationMs: days(30) });
   await p.runWorkers(async () => {
-    const handle = await publish(campaign.id, creator);
+    const handle = await publishCampaign(p, campaign.id, creator);
     const { pledge, backer } = await placePledge(p, campaign, { amount: 2_000, style: 'saved_card', card: 'pm_card_chargeCustomerFail' });
     await p.env.sleep(days(31));
     expect(await handle.query(campaignStateQuery)).toMatchObject({ phase: 'settling', pledges: { errored: 1 } });
@@ -65,7 +61,7 @@ test('a failed charge not fixed within the grace window is dropped and its rewar
     .returningAll()
     .executeTakeFirstOrThrow();
   const state = await p.runWorkers(async () => {
-    const handle = await publish(campaign.id, creator);
+    const handle = await publishCampaign(p, campaign.id, creator);
     await placePledge(p, campaign, { amount: 1_500, style: 'saved_card', rewardId: reward.id });
     const { pledge } = await placePledge(p, campaign, { amount: 1_500, style: 'saved_card', card: 'pm_card_chargeCustomerFail', rewardId: reward.id });
     await p.env.sleep(days(38));
@@ -82,7 +78,7 @@ test('a card that needs authentication fails off-session once its hold lapsed, a
   const creator = await createUser(p, { connect: 'onboarded' });
   const campaign = await createCampaign(p, creator, { model: 'aon', goal: 1_000, durationMs: days(10) });
   await p.runWorkers(async () => {
-    const handle = await publish(campaign.id, creator);
+    const handle = await publishCampaign(p, campaign.id, creator);
     const backer = await createUser(p);
     const customer = await p.stripe.customers.create({});
     await p.testDb.database.db.updateTable('users').set({ stripe_customer_id: customer.id }).where('id', '=', backer.id).execute();
@@ -106,7 +102,7 @@ test('support refunds before the payout (smaller payout) and after it (the creat
   const creator = await createUser(p, { connect: 'onboarded' });
   const campaign = await createCampaign(p, creator, { model: 'aon', goal: 1_000, durationMs: days(5) });
   await p.runWorkers(async () => {
-    const handle = await publish(campaign.id, creator);
+    const handle = await publishCampaign(p, campaign.id, creator);
     const first = await placePledge(p, campaign, { amount: 10_000, style: 'hold' });
     const second = await placePledge(p, campaign, { amount: 20_000, style: 'hold' });
     await p.env.sleep(days(6));
@@ -155,7 +151,7 @@ test('ops retry re-runs an errored settlement at once, and ops can read the work
   const creator = await createUser(p, { connect: 'onboarded' });
   const campaign = await createCampaign(p, creator, { model: 'aon', goal: 1_000, durationMs: days(30) });
   await p.runWorkers(async () => {
-    const handle = await publish(campaign.id, creator);
+    const handle = await publishCampaign(p, campaign.id, creator);
     const { pledge } = await placePledge(p, campaign, { amount: 3_000, style: 'saved_card', card: 'pm_card_chargeCustomerFail' });
     await p.env.sleep(days(31));
     expect((await pledgeRow(p, pledge.id)).status).toBe('errored');
@@ -178,7 +174,7 @@ test('ops retry re-runs an errored settlement at once, and ops can read the work
 test('a worker restarted in the middle of settlement: every pledge captured exactly once, pages continued as new', async () => {
   const creator = await createUser(p, { connect: 'onboarded' });
   const campaign = await createCampaign(p, creator, { model: 'aon', goal: 1_000, durationMs: days(5) });
-  const handle = await p.runWorkers(() => publish(campaign.id, creator));
+  const handle = await p.runWorkers(() => publishCampaign(p, campaign.id, creator));
   const pledges = [];
   for (let i = 0; i < 12; i++) pledges.push((await placePledge(p, campaign, { amount: 1_000 + i, style: 'hold' })).pledge);
   await p.testStripe.injectFault({ kind: 'latency', path: '/capture$', latencyMs: 150 });

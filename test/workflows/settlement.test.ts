@@ -11,7 +11,7 @@ import request from 'supertest';
 import { computePayout } from '../../src/rules/payout';
 import { reconcileCampaign } from '../../src/reconciliation/reconcile';
 import { campaignStateQuery } from '../../workflows/messages';
-import { campaignRow, createCampaign, createUser, days, placePledge, pledgeRow } from '../helpers/campaign-fixtures';
+import { campaignRow, createCampaign, createUser, days, placePledge, pledgeRow, publishCampaign } from '../helpers/campaign-fixtures';
 import { allHistories, createTestPlatform, encodeHistory, type TestPlatform, workflowBundle } from '../helpers/platform';
 
 let p: TestPlatform;
@@ -20,11 +20,6 @@ beforeAll(async () => {
 });
 afterAll(() => p.close());
 
-async function publish(campaignId: string, creator: { auth: Record<string, string> }) {
-  const response = await request(p.app).post(`/api/campaigns/${campaignId}/publish`).set(creator.auth).expect(202);
-  expect(response.body.workflowId).toBe(`campaign-${campaignId}`);
-  return p.env.client.workflow.getHandle(response.body.workflowId as string);
-}
 
 async function expectBalanced(campaignId: string) {
   const report = await reconcileCampaign(p.testDb.database.db, campaignId, p.stripe);
@@ -46,7 +41,7 @@ test('all-or-nothing, funded: holds are captured at the deadline and the creator
   const creator = await createUser(p, { connect: 'onboarded' });
   const campaign = await createCampaign(p, creator, { model: 'aon', goal: 10_000, durationMs: days(5) });
   await p.runWorkers(async () => {
-    const handle = await publish(campaign.id, creator);
+    const handle = await publishCampaign(p, campaign.id, creator);
     const pledges = await Promise.all([4_000, 5_000, 3_000].map((amount) => placePledge(p, campaign, { amount, style: 'hold' })));
     await p.env.sleep(days(6));
     const settled = await handle.query(campaignStateQuery);
@@ -76,7 +71,7 @@ test('all-or-nothing, failed: the goal is missed, every hold is released and nob
   const creator = await createUser(p, { connect: 'onboarded' });
   const campaign = await createCampaign(p, creator, { model: 'aon', goal: 100_000, durationMs: days(3) });
   const result = await p.runWorkers(async () => {
-    const handle = await publish(campaign.id, creator);
+    const handle = await publishCampaign(p, campaign.id, creator);
     const { pledge } = await placePledge(p, campaign, { amount: 2_500, style: 'hold' });
     const state = await handle.result();
     const row = await pledgeRow(p, pledge.id);
@@ -96,7 +91,7 @@ test('keep-it-all: pledges charged at pledge time are kept whatever the total, a
   const creator = await createUser(p, { connect: 'onboarded' });
   const campaign = await createCampaign(p, creator, { model: 'kia', goal: 1_000_000, durationMs: days(10) });
   const state = await p.runWorkers(async () => {
-    await publish(campaign.id, creator);
+    await publishCampaign(p, campaign.id, creator);
     await placePledge(p, campaign, { amount: 1_999, style: 'charge' });
     await placePledge(p, campaign, { amount: 10_001, style: 'charge' });
     return p.env.client.workflow.getHandle(`campaign-${campaign.id}`).result();
@@ -112,7 +107,7 @@ test('hybrid beyond the hold window: saved cards are charged off-session at the 
   const campaign = await createCampaign(p, creator, { model: 'hybrid', goal: 5_000, durationMs: days(30) });
   await p.testDb.database.db.insertInto('stretch_goals').values({ campaign_id: campaign.id, title: 'Colour edition', target_amount: 8_000 }).execute();
   await p.runWorkers(async () => {
-    const handle = await publish(campaign.id, creator);
+    const handle = await publishCampaign(p, campaign.id, creator);
     const pledges = await Promise.all([3_000, 3_500].map((amount) => placePledge(p, campaign, { amount, style: 'saved_card' })));
     await p.env.sleep(days(31));
     const state = await handle.query(campaignStateQuery);
@@ -132,7 +127,7 @@ test('a hold that lapsed before the deadline falls back to an off-session charge
   const creator = await createUser(p, { connect: 'onboarded' });
   const campaign = await createCampaign(p, creator, { model: 'aon', goal: 1_000, durationMs: days(10) });
   await p.runWorkers(async () => {
-    const handle = await publish(campaign.id, creator);
+    const handle = await publishCampaign(p, campaign.id, creator);
     const { pledge } = await placePledge(p, campaign, { amount: 2_000, style: 'hold' });
     await p.env.sleep(days(11));
     const row = await pledgeRow(p, pledge.id);
@@ -150,8 +145,8 @@ test('cancelled: holds are released and keep-it-all charges refunded in full, wi
   const aon = await createCampaign(p, creator, { model: 'aon', goal: 1_000, durationMs: days(20) });
   const kia = await createCampaign(p, creator, { model: 'kia', goal: 1_000, durationMs: days(20) });
   await p.runWorkers(async () => {
-    const aonHandle = await publish(aon.id, creator);
-    const kiaHandle = await publish(kia.id, creator);
+    const aonHandle = await publishCampaign(p, aon.id, creator);
+    const kiaHandle = await publishCampaign(p, kia.id, creator);
     const held = await placePledge(p, aon, { amount: 3_000, style: 'hold' });
     const charged = await placePledge(p, kia, { amount: 4_000, style: 'charge' });
     await p.env.sleep(days(1));

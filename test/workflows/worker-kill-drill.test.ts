@@ -14,13 +14,12 @@
  */
 import { type WorkflowExecutionInfo } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import request from 'supertest';
 import { computePayout } from '../../src/rules/payout';
 import { reconcileCampaign } from '../../src/reconciliation/reconcile';
 import { type LoggedRequest } from '../../src/standins/stripe/server';
 import { NOTIFICATION_OUTBOX_WORKFLOW_ID } from '../../workflows/notification-outbox';
 import { PENDING_PLEDGE_SWEEP_WORKFLOW_ID } from '../../workflows/pending-pledge-sweep';
-import { createCampaign, createUser, days, placePledge, type TestUser } from '../helpers/campaign-fixtures';
+import { createCampaign, createUser, days, placeMany, publishCampaign } from '../helpers/campaign-fixtures';
 import { createTestPlatform, type TestPlatform } from '../helpers/platform';
 import { auditPayout, auditPledges, capturedOnce, observed, standinFee } from '../helpers/settlement-audit';
 import { TEST_STRIPE_KEY } from '../helpers/stripe';
@@ -85,17 +84,9 @@ async function startWorker(): Promise<WorkerProcess> {
   return started;
 }
 
-async function publish(campaignId: string, creator: TestUser) {
-  await request(p.app).post(`/api/campaigns/${campaignId}/publish`).set(creator.auth).expect(202);
-  return p.env.client.workflow.getHandle(`campaign-${campaignId}`);
-}
 
 let nextAmount = 2_000;
-async function placeMany(campaign: { id: string; currency: string }, style: 'hold' | 'saved_card', count: number) {
-  const placed = [];
-  for (let i = 0; i < count; i++) placed.push((await placePledge(p, campaign, { amount: (nextAmount += 211), style })).pledge);
-  return placed;
-}
+const nextPledgeAmount = () => (nextAmount += 211);
 
 /** The pledge a capture or off-session charge request is for, from its idempotency key. */
 const moneyPledge = (r: LoggedRequest) => (r.method === 'POST' ? /^pledge-(.+)-(capture|charge-\d+)$/.exec(r.idempotencyKey ?? '')?.[1] : undefined);
@@ -115,15 +106,15 @@ test('the worker process killed at random points of settlement and restarted: ea
   worker = await startWorker();
   const creator = await createUser(p, { connect: 'onboarded' });
   const campaign = await createCampaign(p, creator, { model: 'aon', goal: 10_000, durationMs: days(10) });
-  const handle = await publish(campaign.id, creator);
+  const handle = await publishCampaign(p, campaign.id, creator);
   // Held 10 days before the deadline: lapsed by then (the saved card is charged off-session).
-  const lapsing = await placeMany(campaign, 'hold', 8);
-  const saved = await placeMany(campaign, 'saved_card', 4);
+  const lapsing = await placeMany(p, campaign, 'hold', 8, nextPledgeAmount);
+  const saved = await placeMany(p, campaign, 'saved_card', 4, nextPledgeAmount);
   await p.env.sleep(days(8));
   // The worker process does not move the Stripe stand-in's clock with the workflow clock (the in-process test
   // workers do): the test does, where it matters.
   await p.testStripe.advanceClock(8 * DAY_SECONDS);
-  const holds = await placeMany(campaign, 'hold', 18);
+  const holds = await placeMany(p, campaign, 'hold', 18, nextPledgeAmount);
   const pledges = [...lapsing, ...saved, ...holds];
   await p.testStripe.clearRequests();
   await p.testStripe.injectFault({ kind: 'latency', latencyMs: STRIPE_LATENCY_MS, method: 'POST', path: '^/v1/payment_intents(/[^/]+/capture)?$' });
