@@ -161,7 +161,8 @@ export const days = (n: number) => n * DAY;
 /** Publishes through the API, as the creator does; the handle of the campaign's workflow. */
 export async function publishCampaign(p: TestPlatform, campaignId: string, creator: { auth: Record<string, string> }) {
   const response = await request(p.app).post(`/api/campaigns/${campaignId}/publish`).set(creator.auth).expect(202);
-  expect(response.body.workflowId).toBe(`campaign-${campaignId}`);
+  // Helpers are built without jest's globals (the benchmarks use them): a plain check.
+  if (response.body.workflowId !== `campaign-${campaignId}`) throw new Error(`publish answered workflow ${String(response.body.workflowId)}`);
   return p.env.client.workflow.getHandle(`campaign-${campaignId}`);
 }
 
