@@ -5,6 +5,7 @@
  */
 import type Stripe from 'stripe';
 import { type Db } from '../../db/database';
+import { computePayout } from '../../src/rules/payout';
 import { type LoggedRequest, type RunningStripeStandin } from '../../src/standins/stripe/server';
 
 export interface PledgeAudit {
@@ -113,3 +114,10 @@ export async function auditPayout(db: Db, standin: RunningStripeStandin, campaig
 
 /** Stripe's fee on a card charge in the stand-in (2.9% + 30), rounded as Stripe rounds it. */
 export const standinFee = (amount: number) => Math.round((amount * 290) / 10_000) + 30;
+
+/** What a funded campaign of pledges of these amounts collects, pays in fees and pays out: worked out apart from the platform. */
+export function expectedSettlement(amounts: number[], platformFeeBps = 600) {
+  const captured = amounts.reduce((sum, amount) => sum + amount, 0);
+  const fees = amounts.reduce((sum, amount) => sum + standinFee(amount), 0);
+  return { captured, fees, payout: computePayout({ captured, refunded: 0, processingFees: fees, platformFeeBps }) };
+}

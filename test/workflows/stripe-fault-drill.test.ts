@@ -6,11 +6,10 @@
  */
 import { createPledgeSettlementActivities } from '../../activities/pledge-settlement';
 import { type Fault } from '../../src/standins/stripe/server';
-import { computePayout } from '../../src/rules/payout';
 import { reconcileCampaign } from '../../src/reconciliation/reconcile';
 import { createCampaign, createUser, days, placeMany, placePledge, publishCampaign } from '../helpers/campaign-fixtures';
 import { createTestPlatform, type TestPlatform } from '../helpers/platform';
-import { auditPayout, auditPledges, capturedOnce, collectedNothing, observed, standinFee } from '../helpers/settlement-audit';
+import { auditPayout, auditPledges, capturedOnce, collectedNothing, expectedSettlement, observed } from '../helpers/settlement-audit';
 
 /** The platform's Stripe client gives up on a request after this long... */
 const CLIENT_TIMEOUT_MS = 750;
@@ -121,10 +120,7 @@ test('Stripe failing at random in every way while pledges settle and the creator
   expect(log.filter((r) => r.method === 'GET' && r.path === '/v1/payment_intents' && r.status === 200).length).toBeGreaterThanOrEqual(2);
 
   const fundedPledges = [...lapsing, ...saved, ...holds];
-  const amounts = fundedPledges.map((pledge) => pledge.amount);
-  const captured = amounts.reduce((sum, amount) => sum + amount, 0);
-  const fees = amounts.reduce((sum, amount) => sum + standinFee(amount), 0);
-  const payout = computePayout({ captured, refunded: 0, processingFees: fees, platformFeeBps: 600 });
+  const { captured, fees, payout } = expectedSettlement(fundedPledges.map((pledge) => pledge.amount));
   expect(fundedState).toMatchObject({
     outcome: 'funded',
     phase: 'done',

@@ -14,14 +14,13 @@
  */
 import { type WorkflowExecutionInfo } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { computePayout } from '../../src/rules/payout';
 import { reconcileCampaign } from '../../src/reconciliation/reconcile';
 import { type LoggedRequest } from '../../src/standins/stripe/server';
 import { NOTIFICATION_OUTBOX_WORKFLOW_ID } from '../../workflows/notification-outbox';
 import { PENDING_PLEDGE_SWEEP_WORKFLOW_ID } from '../../workflows/pending-pledge-sweep';
 import { createCampaign, createUser, days, placeMany, publishCampaign } from '../helpers/campaign-fixtures';
 import { createTestPlatform, type TestPlatform } from '../helpers/platform';
-import { auditPayout, auditPledges, capturedOnce, observed, standinFee } from '../helpers/settlement-audit';
+import { auditPayout, auditPledges, capturedOnce, expectedSettlement, observed } from '../helpers/settlement-audit';
 import { TEST_STRIPE_KEY } from '../helpers/stripe';
 import { createDedicatedDatabase } from '../helpers/db';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
@@ -160,10 +159,7 @@ test('the worker process killed at random points of settlement and restarted: ea
   expect(kills.reduce((sum, kill) => sum + kill.inFlight.length, 0)).toBeGreaterThan(0);
   expect(retried.length).toBeGreaterThan(0);
 
-  const amounts = pledges.map((pledge) => pledge.amount);
-  const captured = amounts.reduce((sum, amount) => sum + amount, 0);
-  const fees = amounts.reduce((sum, amount) => sum + standinFee(amount), 0);
-  const payout = computePayout({ captured, refunded: 0, processingFees: fees, platformFeeBps: 600 });
+  const { captured, fees, payout } = expectedSettlement(pledges.map((pledge) => pledge.amount));
   expect(state).toMatchObject({
     outcome: 'funded',
     phase: 'done',
