@@ -53,10 +53,10 @@ export function currencyExponent(currency: string): number {
   return rule(currency).exponent;
 }
 
-/** Stripe's smallest chargeable amount for the currency, in minor units. */
 /** Stripe charges at most eight digits of minor units in these currencies (999,999.99 USD; 99,999,999 JPY). */
 export const MAXIMUM_CHARGE_AMOUNT = 99_999_999;
 
+/** Stripe's smallest chargeable amount for the currency, in minor units. */
 export function minimumChargeAmount(currency: string): number {
   return rule(currency).minimumCharge;
 }
