@@ -14,16 +14,15 @@
  */
 import { type WorkflowExecutionInfo } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { reconcileCampaign } from '../../src/reconciliation/reconcile';
 import { type LoggedRequest } from '../../src/standins/stripe/server';
 import { NOTIFICATION_OUTBOX_WORKFLOW_ID } from '../../workflows/notification-outbox';
 import { PENDING_PLEDGE_SWEEP_WORKFLOW_ID } from '../../workflows/pending-pledge-sweep';
 import { createCampaign, createUser, days, placeMany, publishCampaign } from '../helpers/campaign-fixtures';
 import { createTestPlatform, type TestPlatform } from '../helpers/platform';
-import { auditPayout, auditPledges, capturedOnce, expectedSettlement, observed } from '../helpers/settlement-audit';
 import { TEST_STRIPE_KEY } from '../helpers/stripe';
 import { createDedicatedDatabase } from '../helpers/db';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
+import { expectSettledOnce } from './expect-settled-once';
 
 const KILLS = 3;
 /**
@@ -159,33 +158,10 @@ test('the worker process killed at random points of settlement and restarted: ea
   expect(kills.reduce((sum, kill) => sum + kill.inFlight.length, 0)).toBeGreaterThan(0);
   expect(retried.length).toBeGreaterThan(0);
 
-  const { captured, fees, payout } = expectedSettlement(pledges.map((pledge) => pledge.amount));
-  expect(state).toMatchObject({
-    outcome: 'funded',
-    phase: 'done',
-    totals: { captured },
-    pledges: { captured: pledges.length, errored: 0, stuck: 0, dropped: 0, inFlight: 0 },
-    payout: { state: 'paid', amount: payout.transfer },
-  });
-
-  const audit = await auditPledges(db, p.testStripe.standin, campaign.id);
-  expect(audit).toHaveLength(pledges.length);
-  expect(audit.map(observed)).toEqual(audit.map(capturedOnce));
-  const byId = new Map(audit.map((entry) => [entry.pledgeId, entry]));
-  for (const pledge of holds) expect(byId.get(pledge.id)).toMatchObject({ appliedCaptures: 1, appliedCharges: 0 });
-  for (const pledge of [...lapsing, ...saved]) expect(byId.get(pledge.id)).toMatchObject({ appliedCaptures: 0, appliedCharges: 1 });
   // The requests in flight at a kill were carried out by Stripe all the same (a capture of a lapsed hold is
   // refused with a 400), and the pledges settled exactly once from there.
   for (const request of kills.flatMap((kill) => kill.inFlight)) expect([200, 400]).toContain(request.status);
-
-  const paid = await auditPayout(db, p.testStripe.standin, campaign.id);
-  expect(paid.transfers.map((transfer) => transfer.amount)).toEqual([payout.transfer]);
-  expect(paid).toMatchObject({ appliedTransferRequests: 1, ledgerTransfers: 1, ledgerTransferred: payout.transfer });
-
-  const report = await reconcileCampaign(db, campaign.id, p.stripe);
-  expect(report.checks.filter((check) => !check.ok)).toEqual([]);
-  expect(report.balanced).toBe(true);
-  expect(report.breakdown).toEqual({ netCollected: captured, transferred: payout.transfer, commission: payout.platformFee, processingFees: fees, held: 0 });
+  await expectSettledOnce(p, campaign.id, state, { held: holds, charged: [...lapsing, ...saved] });
 }, 200_000);
 
 /** Activities whose final attempt followed a start-to-close timeout: work a killed worker took with it. */
