@@ -141,18 +141,18 @@ async function campaign(options: { model: 'aon' | 'kia'; status?: 'active' | 'fu
   return { ...row, rewardId: reward.id };
 }
 
+/** A new backer's pledge through the API, as the browser places it; the API's answer and the pledge's row. */
+async function placeThroughApi(campaignId: string, body: { amount: string; paymentMethodId: string; rewardId?: string }) {
+  const backer = await user();
+  const response = await request(api.app).post(`/api/campaigns/${campaignId}/pledges`).set(backer.auth).set('Idempotency-Key', randomUUID()).send(body).expect(201);
+  return { backer, status: response.body.status as string, pledge: await pledgeRow(response.body.id as string) };
+}
+
 /** A pledge by a card that asks for 3-D Secure: the API answers `requires_action`, the webhook is to finish it. */
 async function pledgeNeedingAuthentication(model: 'aon' | 'kia', amount = '25.00') {
   const c = await campaign({ model });
-  const backer = await user();
-  const response = await request(api.app)
-    .post(`/api/campaigns/${c.id}/pledges`)
-    .set(backer.auth)
-    .set('Idempotency-Key', randomUUID())
-    .send({ amount, rewardId: c.rewardId, paymentMethodId: 'pm_card_authenticationRequired' })
-    .expect(201);
-  expect(response.body.status).toBe('requires_action');
-  const pledge = await pledgeRow(response.body.id as string);
+  const { backer, status, pledge } = await placeThroughApi(c.id, { amount, rewardId: c.rewardId, paymentMethodId: 'pm_card_authenticationRequired' });
+  expect(status).toBe('requires_action');
   return { campaign: c, backer, pledgeId: pledge.id, intentId: pledge.payment_intent_id! };
 }
 
@@ -280,28 +280,22 @@ describe('duplicated deliveries are acted on once', () => {
 
   test('each dashboard refund’s charge.refunded, three times at once: every refund counted once, to the full refund', async () => {
     const c = await campaign({ model: 'kia' });
-    const placed = await request(api.app)
-      .post(`/api/campaigns/${c.id}/pledges`)
-      .set((await user()).auth)
-      .set('Idempotency-Key', randomUUID())
-      .send({ amount: '50.00', paymentMethodId: 'pm_card_visa' })
-      .expect(201);
-    const { payment_intent_id: intentId } = await pledgeRow(placed.body.id as string);
+    const { id: pledgeId, payment_intent_id: intentId } = (await placeThroughApi(c.id, { amount: '50.00', paymentMethodId: 'pm_card_visa' })).pledge;
     const { charge } = await intentWithCharge(intentId!);
     await dashboardRefund(intentId!, 1_500);
     await dashboardRefund(intentId!, 700);
     const partial = (await eventsAbout(charge.id)).filter((event) => event.type === 'charge.refunded');
     expect(partial).toHaveLength(2);
     await deliverAllAtOnce(partial.flatMap((event) => [event, event, event]));
-    await expectPledgeMatchesStripe(placed.body.id as string, intentId!);
-    expect((await pledgeRow(placed.body.id as string)).amount_refunded).toBe(2_200);
+    await expectPledgeMatchesStripe(pledgeId, intentId!);
+    expect((await pledgeRow(pledgeId)).amount_refunded).toBe(2_200);
     await expectLedgerBalanced(c.id);
 
     await dashboardRefund(intentId!);
     const last = (await eventsAbout(charge.id)).filter((event) => event.type === 'charge.refunded' && !partial.some((seen) => seen.id === event.id));
     await deliverAllAtOnce([...last, ...last]);
-    await expectPledgeMatchesStripe(placed.body.id as string, intentId!);
-    expect(await pledgeRow(placed.body.id as string)).toMatchObject({ status: 'refunded', amount_refunded: 5_000 });
+    await expectPledgeMatchesStripe(pledgeId, intentId!);
+    expect(await pledgeRow(pledgeId)).toMatchObject({ status: 'refunded', amount_refunded: 5_000 });
     await expectLedgerBalanced(c.id);
   });
   test('account.updated events of one account, each twice, all at once: the flags Stripe has now, the waiting payout woken', async () => {
@@ -443,14 +437,9 @@ describe('deliveries delayed by hours', () => {
 
   test('a dashboard refund whose event overtakes settlement’s record of the capture: deferred for Stripe to redeliver, then recorded once', async () => {
     const c = await campaign({ model: 'aon' });
-    const placed = await request(api.app)
-      .post(`/api/campaigns/${c.id}/pledges`)
-      .set((await user()).auth)
-      .set('Idempotency-Key', randomUUID())
-      .send({ amount: '40.00', paymentMethodId: 'pm_card_visa' })
-      .expect(201);
-    const pledgeId = placed.body.id as string;
-    const intentId = (await pledgeRow(pledgeId)).payment_intent_id!;
+    const { pledge } = await placeThroughApi(c.id, { amount: '40.00', paymentMethodId: 'pm_card_visa' });
+    const pledgeId = pledge.id;
+    const intentId = pledge.payment_intent_id!;
     // Settlement's capture reached Stripe, but its activity has not recorded it yet (its answer was lost; it retries).
     await stripe.stripe.paymentIntents.capture(intentId);
     await dashboardRefund(intentId, 1_200);
