@@ -246,3 +246,18 @@ describe('idempotency', () => {
     expect(second.id).not.toBe(first.id);
   });
 });
+
+describe('balance transactions', () => {
+  it('are pending until available_on passes on the stand-in clock, read however they are read', async () => {
+    const { customer } = await customerWith('pm_card_visa');
+    const intent = await stripe.paymentIntents.create({ amount: 5_000, currency: 'usd', customer: customer.id, payment_method: 'pm_card_visa', confirm: true, expand: ['latest_charge.balance_transaction'] });
+    const transaction = (intent.latest_charge as Stripe.Charge).balance_transaction as Stripe.BalanceTransaction;
+    expect(transaction).toMatchObject({ status: 'pending', fee: 175, net: 4_825 });
+    expect(transaction.available_on).toBeGreaterThan(transaction.created);
+    await t.advanceClock(2 * DAY + 1);
+    // Retrieved directly, and expanded through its charge, without reading the balance first.
+    expect((await stripe.balanceTransactions.retrieve(transaction.id)).status).toBe('available');
+    const charge = await stripe.charges.retrieve((intent.latest_charge as Stripe.Charge).id, { expand: ['balance_transaction'] });
+    expect((charge.balance_transaction as Stripe.BalanceTransaction).status).toBe('available');
+  });
+});

@@ -421,6 +421,8 @@ export class StripeState {
       status: availableOn <= this.nowSeconds ? 'available' : 'pending',
       type,
     } satisfies Partial<Stripe.BalanceTransaction> as Stripe.BalanceTransaction;
+    // Pending until `available_on` passes on the stand-in's clock, whenever it is read (retrieved, expanded, listed).
+    Object.defineProperty(transaction, 'status', { enumerable: true, get: () => (transaction.available_on <= this.nowSeconds ? 'available' : 'pending') });
     this.balanceTransactions.set(transaction.id, transaction);
     return transaction;
   }
@@ -575,9 +577,7 @@ export class StripeState {
     const available = new Map<string, number>();
     const pending = new Map<string, number>();
     for (const transaction of this.balanceTransactions.values()) {
-      const ready = transaction.available_on <= this.nowSeconds;
-      transaction.status = ready ? 'available' : 'pending';
-      const bucket = ready ? available : pending;
+      const bucket = transaction.status === 'available' ? available : pending;
       bucket.set(transaction.currency, (bucket.get(transaction.currency) ?? 0) + transaction.net);
     }
     const list = (bucket: Map<string, number>) => [...bucket].map(([currency, amount]) => ({ amount, currency, source_types: { card: amount } }));
