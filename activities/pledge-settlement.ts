@@ -8,9 +8,10 @@ import { ApplicationFailure } from '@temporalio/common';
 import type Stripe from 'stripe';
 import { sql } from 'kysely';
 import { type Pledge } from '../db/schema';
-import { recordLedgerEntries } from '../src/ledger/ledger';
+import { fundsAvailableOn, recordLedgerEntries } from '../src/ledger/ledger';
 import { fromMinorUnits } from '../src/money';
 import { enqueueNotifications } from '../src/notifications/outbox';
+import { releaseRewardUnit } from '../src/pledges/reward-units';
 import { stripeKeys } from '../src/payments/idempotency-keys';
 import { type ActivityDeps } from './deps';
 import { callStripe, cardFailure, toActivityFailure } from './stripe-failures';
@@ -26,12 +27,12 @@ export interface CaptureResult {
 
 const EXPAND_CHARGE = ['latest_charge.balance_transaction'];
 
-function chargeOf(intent: Stripe.PaymentIntent): { chargeId: string; fee: number; balanceTransactionId: string } {
+function chargeOf(intent: Stripe.PaymentIntent): { chargeId: string; fee: number; balanceTransactionId: string; availableOn: Date } {
   const charge = intent.latest_charge;
   if (!charge || typeof charge === 'string') throw new Error(`PaymentIntent ${intent.id} has no expanded charge`);
   const balance = charge.balance_transaction;
   if (!balance || typeof balance === 'string') throw new Error(`charge ${charge.id} has no expanded balance transaction`);
-  return { chargeId: charge.id, fee: balance.fee, balanceTransactionId: balance.id };
+  return { chargeId: charge.id, fee: balance.fee, balanceTransactionId: balance.id, availableOn: fundsAvailableOn(balance) };
 }
 
 export function createPledgeSettlementActivities({ database, stripe, config }: ActivityDeps) {
@@ -50,7 +51,7 @@ export function createPledgeSettlementActivities({ database, stripe, config }: A
 
   /** Records a successful collection: pledge captured, capture and processing-fee ledger entries, one transaction. */
   async function recordCapture(pledge: Pledge, intent: Stripe.PaymentIntent, method: CaptureResult['method']): Promise<CaptureResult> {
-    const { chargeId, fee, balanceTransactionId } = chargeOf(intent);
+    const { chargeId, fee, balanceTransactionId, availableOn } = chargeOf(intent);
     const amount = intent.amount_received;
     await database.transaction(async (trx) => {
       const updated = await trx
@@ -70,8 +71,8 @@ export function createPledgeSettlementActivities({ database, stripe, config }: A
         .executeTakeFirst();
       if (updated.numUpdatedRows === 0n) return; // recorded by an earlier attempt
       await recordLedgerEntries(trx, [
-        { campaignId: pledge.campaign_id, pledgeId: pledge.id, kind: 'capture', amount, currency: pledge.currency, stripeObjectId: chargeId },
-        { campaignId: pledge.campaign_id, pledgeId: pledge.id, kind: 'processing_fee', amount: fee, currency: pledge.currency, stripeObjectId: balanceTransactionId },
+        { campaignId: pledge.campaign_id, pledgeId: pledge.id, kind: 'capture', amount, currency: pledge.currency, stripeObjectId: chargeId, availableOn },
+        { campaignId: pledge.campaign_id, pledgeId: pledge.id, kind: 'processing_fee', amount: fee, currency: pledge.currency, stripeObjectId: balanceTransactionId, availableOn },
       ]);
     });
     return { pledgeId: pledge.id, amountCaptured: amount, processingFee: fee, paymentIntentId: intent.id, method };
@@ -187,7 +188,7 @@ export function createPledgeSettlementActivities({ database, stripe, config }: A
           .where('status', '=', 'authorized')
           .executeTakeFirst();
         if (released.numUpdatedRows > 0n && pledge.reward_id) {
-          await trx.updateTable('rewards').set({ claimed_qty: sql`claimed_qty - 1` }).where('id', '=', pledge.reward_id).execute();
+          await releaseRewardUnit(trx, pledge.reward_id);
         }
       });
     },
@@ -240,7 +241,7 @@ export function createPledgeSettlementActivities({ database, stripe, config }: A
           .executeTakeFirst();
         if (dropped.numUpdatedRows === 0n) return;
         if (pledge.reward_id) {
-          await trx.updateTable('rewards').set({ claimed_qty: sql`claimed_qty - 1` }).where('id', '=', pledge.reward_id).execute();
+          await releaseRewardUnit(trx, pledge.reward_id);
         }
         await enqueueNotifications(trx, [
           {

@@ -1,14 +1,29 @@
 /**
- * Refunds, whoever asked for them (support, or a cancelled keep-it-all campaign). One refund row is one Stripe
- * Refund: its idempotency key is stored on the row and reused on every retry. After the payout, the creator's
- * share of the refund is taken back with a transfer reversal, and the platform gives up its commission on it.
+ * Refunds, whoever asked for them (support, or a cancelled keep-it-all campaign), carried out in recorded steps so
+ * that a failure or a retry at any point refunds nobody twice and loses no record:
+ *
+ * 1. The refund row and its idempotency key exist before Stripe is called (written by whoever asked).
+ * 2. The Stripe Refund, its attempts counted on the row before each call. It is recorded the moment Stripe made it
+ *    (row, pledge, ledger, the backer's notification, and whether the creator's share must come back), in one
+ *    transaction, whatever happens next.
+ * 3. After the payout only: the transfer reversal that takes the creator's share back (the platform gives up its
+ *    commission on the refund), with its own key and state, retried until done: the activity throws a retryable
+ *    failure while Stripe is down, and calling `executeRefund` again resumes from the recorded step.
+ *
+ * Stripe forgets an idempotency key after 24 h, and a retry may come later than that (a refund stuck through an
+ * outage, retried by ops): once an attempt has reached Stripe, a retry first looks for what it made, by the
+ * `refund_id` in its metadata, as settlement does for off-session charges.
  */
+import type Stripe from 'stripe';
 import { sql } from 'kysely';
+import { type Tx } from '../db/database';
+import { campaignMoney } from '../src/ledger/campaign-money';
 import { recordLedgerEntries } from '../src/ledger/ledger';
 import { fromMinorUnits } from '../src/money';
 import { enqueueNotifications } from '../src/notifications/outbox';
+import { stripeKeys } from '../src/payments/idempotency-keys';
+import { recordRefundOnPledge } from '../src/refunds/record-refund';
 import { reversalForRefund } from '../src/rules/payout';
-import { campaignMoney } from '../src/ledger/campaign-money';
 import { type ActivityDeps } from './deps';
 import { callStripe } from './stripe-failures';
 
@@ -17,13 +32,15 @@ export interface RefundResult {
   status: 'succeeded' | 'failed';
   amount: number;
   transferReversal: number;
+  /** All the campaign has refunded so far: what the workflow shows, read rather than added up (a refund signalled twice counts once). */
+  campaignRefunded?: number;
 }
 
 export function createRefundActivities({ database, stripe }: ActivityDeps) {
   const db = database.db;
 
-  async function executeRefund(input: { refundId: string }): Promise<RefundResult> {
-    const refund = await db
+  function loadRefund(refundId: string) {
+    return db
       .selectFrom('refunds')
       .innerJoin('pledges', 'pledges.id', 'refunds.pledge_id')
       .innerJoin('campaigns', 'campaigns.id', 'pledges.campaign_id')
@@ -37,31 +54,53 @@ export function createRefundActivities({ database, stripe }: ActivityDeps) {
         'campaigns.title as campaign_title',
         'campaigns.platform_fee_bps',
       ])
-      .where('refunds.id', '=', input.refundId)
+      .where('refunds.id', '=', refundId)
       .executeTakeFirstOrThrow();
-    const done = (status: RefundResult['status']): RefundResult => ({
-      refundId: refund.id,
-      status,
-      amount: refund.amount,
-      transferReversal: refund.transfer_reversal_amount,
-    });
-    if (refund.status !== 'requested') return done(refund.status);
+  }
+  type LoadedRefund = Awaited<ReturnType<typeof loadRefund>>;
 
-    const refundable = refund.amount_captured - refund.amount_refunded;
-    if (refund.amount > refundable || !refund.payment_intent_id) {
-      await db
-        .updateTable('refunds')
-        .set({ status: 'failed', failure_message: `only ${refundable} minor units are refundable`, completed_at: new Date() })
-        .where('id', '=', refund.id)
-        .where('status', '=', 'requested')
-        .execute();
-      return done('failed');
+  async function markFailed(refundId: string, message: string): Promise<void> {
+    await db.updateTable('refunds').set({ status: 'failed', failure_message: message, completed_at: new Date() }).where('id', '=', refundId).where('status', '=', 'requested').execute();
+  }
+
+  /** This row's refund on Stripe, if an attempt made one. */
+  async function findRefund(paymentIntentId: string, refundId: string): Promise<Stripe.Refund | undefined> {
+    for await (const made of stripe.refunds.list({ payment_intent: paymentIntentId, limit: 100 })) {
+      if (made.metadata?.refund_id === refundId) return made;
     }
+    return undefined;
+  }
 
-    const stripeRefund = await callStripe(() =>
+  /** This row's reversal of the payout's transfer, if an attempt made one. */
+  async function findReversal(transferId: string, refundId: string): Promise<Stripe.TransferReversal | undefined> {
+    const ours = (reversal: Stripe.TransferReversal) => reversal.metadata?.refund_id === refundId;
+    // The transfer carries its latest reversals; older ones are paged through only when there are more.
+    const transfer = await stripe.transfers.retrieve(transferId);
+    const found = transfer.reversals.data.find(ours);
+    if (found || !transfer.reversals.has_more) return found;
+    for await (const reversal of stripe.transfers.listReversals(transferId, { limit: 100 })) {
+      if (ours(reversal)) return reversal;
+    }
+    return undefined;
+  }
+
+  /** Step 2: the Stripe Refund, made once; null when it cannot be made (the row is then `failed`). */
+  async function makeRefund(refund: LoadedRefund): Promise<Stripe.Refund | null> {
+    const paymentIntentId = refund.payment_intent_id;
+    if (refund.attempts > 0 && paymentIntentId) {
+      const earlier = await callStripe(() => findRefund(paymentIntentId, refund.id));
+      if (earlier) return earlier;
+    }
+    const refundable = refund.amount_captured - refund.amount_refunded;
+    if (refund.amount > refundable || !paymentIntentId) {
+      await markFailed(refund.id, `only ${refundable} minor units are refundable`);
+      return null;
+    }
+    await db.updateTable('refunds').set({ attempts: sql`attempts + 1` }).where('id', '=', refund.id).execute();
+    return callStripe(() =>
       stripe.refunds.create(
         {
-          payment_intent: refund.payment_intent_id!,
+          payment_intent: paymentIntentId,
           amount: refund.amount,
           reason: 'requested_by_customer',
           metadata: { refund_id: refund.id, pledge_id: refund.pledge_id, campaign_id: refund.campaign_id },
@@ -69,67 +108,49 @@ export function createRefundActivities({ database, stripe }: ActivityDeps) {
         { idempotencyKey: refund.idempotency_key },
       ),
     );
+  }
 
-    // After the payout the creator gives back their share; before it, the payout simply comes out smaller.
-    const payout = await db.selectFrom('payouts').selectAll().where('campaign_id', '=', refund.campaign_id).where('status', '=', 'paid').executeTakeFirst();
-    let reversal = { transferReversal: 0, platformFeeReversal: 0 };
-    let reversalId: string | null = null;
-    if (payout?.stripe_transfer_id) {
-      const money = await campaignMoney(db, refund.campaign_id);
-      const reversedSoFar = await db
-        .selectFrom('refunds')
-        .innerJoin('pledges', 'pledges.id', 'refunds.pledge_id')
-        .select(sql<number>`coalesce(sum(refunds.transfer_reversal_amount), 0)`.as('total'))
-        .where('pledges.campaign_id', '=', refund.campaign_id)
-        .executeTakeFirstOrThrow();
-      reversal = reversalForRefund({
-        ...money,
-        platformFeeBps: refund.platform_fee_bps,
-        refundAmount: refund.amount,
-        transferredNet: payout.amount - Number(reversedSoFar.total),
-      });
-      if (reversal.transferReversal > 0) {
-        const transferReversal = await callStripe(() =>
-          stripe.transfers.createReversal(
-            payout.stripe_transfer_id!,
-            { amount: reversal.transferReversal, metadata: { refund_id: refund.id, campaign_id: refund.campaign_id } },
-            { idempotencyKey: `${refund.idempotency_key}-reversal` },
-          ),
-        );
-        reversalId = transferReversal.id;
-      }
+  /** What the creator gives back of this refund, worked out before it is on the pledge. */
+  async function reversalOwed(trx: Tx, refund: LoadedRefund, payoutAmount: number) {
+    const money = await campaignMoney(trx, refund.campaign_id);
+    // Reversals decided but not yet made count too: the creator no longer holds that money either.
+    const reversed = await trx
+      .selectFrom('refunds')
+      .innerJoin('pledges', 'pledges.id', 'refunds.pledge_id')
+      .select(sql<number>`coalesce(sum(refunds.transfer_reversal_amount), 0)`.as('total'))
+      .where('pledges.campaign_id', '=', refund.campaign_id)
+      .executeTakeFirstOrThrow();
+    return reversalForRefund({ ...money, platformFeeBps: refund.platform_fee_bps, refundAmount: refund.amount, transferredNet: payoutAmount - Number(reversed.total) });
+  }
+
+  /** Records the refund Stripe made, with all that follows from it, in one transaction. */
+  async function recordRefund(refund: LoadedRefund, made: Stripe.Refund): Promise<void> {
+    if (made.status === 'failed' || made.status === 'canceled') {
+      await markFailed(refund.id, `Stripe ${made.status === 'failed' ? 'failed' : 'canceled'} the refund (${made.failure_reason ?? 'no reason given'})`);
+      return;
     }
-
     await database.transaction(async (trx) => {
-      const completed = await trx
+      // Locked so that refunds of one campaign decide their reversals one at a time, against a payout that stays put.
+      const payout = await trx.selectFrom('payouts').selectAll().where('campaign_id', '=', refund.campaign_id).forUpdate().executeTakeFirst();
+      const transferId = payout?.status === 'paid' ? payout.stripe_transfer_id : null;
+      // Before the payout, the payout simply comes out smaller.
+      const reversal = payout && transferId ? await reversalOwed(trx, refund, payout.amount) : null;
+      const claimed = await trx
         .updateTable('refunds')
         .set({
           status: 'succeeded',
-          stripe_refund_id: stripeRefund.id,
-          transfer_reversal_id: reversalId,
-          transfer_reversal_amount: reversal.transferReversal,
+          stripe_refund_id: made.id,
           completed_at: new Date(),
+          transfer_reversal_amount: reversal?.transferReversal ?? 0,
+          reversal_status: reversal && reversal.transferReversal > 0 ? 'pending' : 'not_needed',
         })
         .where('id', '=', refund.id)
         .where('status', '=', 'requested')
         .executeTakeFirst();
-      if (completed.numUpdatedRows === 0n) return;
-      await trx
-        .updateTable('pledges')
-        .set({
-          amount_refunded: sql`amount_refunded + ${refund.amount}`,
-          status: sql`case when amount_refunded + ${refund.amount} >= amount_captured then 'refunded' else status end`,
-          refunded_at: new Date(),
-          updated_at: new Date(),
-        })
-        .where('id', '=', refund.pledge_id)
-        .execute();
+      if (claimed.numUpdatedRows === 0n) return; // recorded by an earlier attempt
       const entry = { campaignId: refund.campaign_id, pledgeId: refund.pledge_id, currency: refund.currency };
-      await recordLedgerEntries(trx, [
-        { ...entry, kind: 'refund', amount: refund.amount, stripeObjectId: stripeRefund.id },
-        ...(reversalId ? [{ ...entry, kind: 'transfer_reversal' as const, amount: reversal.transferReversal, stripeObjectId: reversalId }] : []),
-        ...(payout ? [{ ...entry, kind: 'platform_fee_reversal' as const, amount: reversal.platformFeeReversal, stripeObjectId: stripeRefund.id }] : []),
-      ]);
+      await recordRefundOnPledge(trx, { ...entry, amount: refund.amount, stripeRefundId: made.id });
+      if (reversal) await recordLedgerEntries(trx, [{ ...entry, kind: 'platform_fee_reversal', amount: reversal.platformFeeReversal, stripeObjectId: made.id }]);
       await enqueueNotifications(trx, [
         {
           recipientId: refund.backer_id,
@@ -139,7 +160,54 @@ export function createRefundActivities({ database, stripe }: ActivityDeps) {
         },
       ]);
     });
-    return { refundId: refund.id, status: 'succeeded', amount: refund.amount, transferReversal: reversal.transferReversal };
+  }
+
+  /** Step 3: takes the creator's share back from the payout's transfer, once. */
+  async function reverseTransfer(refund: LoadedRefund): Promise<void> {
+    const payout = await db.selectFrom('payouts').select('stripe_transfer_id').where('campaign_id', '=', refund.campaign_id).executeTakeFirstOrThrow();
+    const transferId = payout.stripe_transfer_id!;
+    const earlier = refund.reversal_attempts > 0 ? await callStripe(() => findReversal(transferId, refund.id)) : undefined;
+    let reversal = earlier;
+    if (!reversal) {
+      await db.updateTable('refunds').set({ reversal_attempts: sql`reversal_attempts + 1` }).where('id', '=', refund.id).execute();
+      reversal = await callStripe(() =>
+        stripe.transfers.createReversal(
+          transferId,
+          { amount: refund.transfer_reversal_amount, metadata: { refund_id: refund.id, campaign_id: refund.campaign_id } },
+          { idempotencyKey: stripeKeys.refundReversal(refund.id) },
+        ),
+      );
+    }
+    const reversalId = reversal.id;
+    await database.transaction(async (trx) => {
+      const done = await trx
+        .updateTable('refunds')
+        .set({ reversal_status: 'succeeded', transfer_reversal_id: reversalId })
+        .where('id', '=', refund.id)
+        .where('reversal_status', '=', 'pending')
+        .executeTakeFirst();
+      if (done.numUpdatedRows === 0n) return;
+      await recordLedgerEntries(trx, [
+        { campaignId: refund.campaign_id, pledgeId: refund.pledge_id, kind: 'transfer_reversal', amount: refund.transfer_reversal_amount, currency: refund.currency, stripeObjectId: reversalId },
+      ]);
+    });
+  }
+
+  /** Carries a refund out from whichever step it was left at; safe to call again, at any time, until it returns. */
+  async function executeRefund(input: { refundId: string }): Promise<RefundResult> {
+    let refund = await loadRefund(input.refundId);
+    if (refund.status === 'requested') {
+      const made = await makeRefund(refund);
+      if (made) await recordRefund(refund, made);
+      refund = await loadRefund(input.refundId);
+    }
+    if (refund.status === 'succeeded' && refund.reversal_status === 'pending') {
+      await reverseTransfer(refund);
+      refund = await loadRefund(input.refundId);
+    }
+    if (refund.status === 'requested') throw new Error(`refund ${refund.id} is still requested`);
+    const { refunded } = await campaignMoney(db, refund.campaign_id);
+    return { refundId: refund.id, status: refund.status, amount: refund.amount, transferReversal: refund.transfer_reversal_amount, campaignRefunded: refunded };
   }
 
   return {
@@ -148,7 +216,7 @@ export function createRefundActivities({ database, stripe }: ActivityDeps) {
     /** A cancelled keep-it-all campaign gives back everything it collected from this pledge. */
     async refundPledgeInFull(input: { pledgeId: string }): Promise<RefundResult | null> {
       const pledge = await db.selectFrom('pledges').selectAll().where('id', '=', input.pledgeId).executeTakeFirstOrThrow();
-      const idempotencyKey = `pledge-${pledge.id}-cancellation-refund`;
+      const idempotencyKey = stripeKeys.cancellationRefund(pledge.id);
       const remaining = pledge.amount_captured - pledge.amount_refunded;
       if (remaining > 0) {
         await db

@@ -150,6 +150,12 @@ export interface PledgesTable {
   released_at: Timestamp | null;
   cancelled_at: Timestamp | null;
   refunded_at: Timestamp | null;
+  /** Cancelled, and Stripe may still hold the card: the pending-pledge sweep releases the holds. */
+  hold_release_pending: Generated<boolean>;
+  /** A change of amount waiting for 3-D Secure: its hold, amount and reward (whose unit it claimed). */
+  pending_payment_intent_id: string | null;
+  pending_amount: number | null;
+  pending_reward_id: string | null;
 }
 
 export interface PayoutsTable {
@@ -164,9 +170,27 @@ export interface PayoutsTable {
   processing_fees: number;
   status: Generated<'pending' | 'paid' | 'failed'>;
   stripe_transfer_id: string | null;
+  /** The current version (`payout_attempts`); amount, fees and key above are that version's. */
+  version: Generated<number>;
   idempotency_key: string;
   created_at: CreatedAt;
   paid_at: Timestamp | null;
+}
+
+/** One Transfer request of a payout: its own amount and key; the next version only once Stripe refused this one. */
+export interface PayoutAttemptsTable {
+  id: Generated<string>;
+  payout_id: string;
+  version: number;
+  amount: number;
+  platform_fee: number;
+  idempotency_key: string;
+  status: Generated<'pending' | 'refused' | 'paid'>;
+  failure_code: string | null;
+  failure_message: string | null;
+  stripe_transfer_id: string | null;
+  created_at: CreatedAt;
+  completed_at: Timestamp | null;
 }
 
 export interface RefundsTable {
@@ -180,10 +204,18 @@ export interface RefundsTable {
   stripe_refund_id: string | null;
   idempotency_key: string;
   transfer_reversal_id: string | null;
+  /** The creator's share to take back, decided when the refund is recorded after the payout. */
   transfer_reversal_amount: Generated<number>;
   failure_message: string | null;
   created_at: CreatedAt;
   completed_at: Timestamp | null;
+  /** Calls to Stripe's refund endpoint so far: counted before each, so a retry first looks for what one made. */
+  attempts: Generated<number>;
+  /** Null until the refund is made; then whether the creator's share comes back, and whether it has. */
+  reversal_status: 'pending' | 'succeeded' | 'not_needed' | null;
+  reversal_attempts: Generated<number>;
+  /** `<staff user id>:<Idempotency-Key>` of the support request that asked for this refund. */
+  request_key: string | null;
 }
 
 export interface LedgerEntriesTable {
@@ -194,6 +226,8 @@ export interface LedgerEntriesTable {
   amount: number;
   currency: string;
   stripe_object_id: string;
+  /** Captures and their fees: when Stripe makes the charge's funds available (its balance transaction's `available_on`). */
+  available_on: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   created_at: CreatedAt;
 }
 
@@ -215,6 +249,10 @@ export interface NotificationsTable {
   last_error: string | null;
   created_at: CreatedAt;
   sent_at: Timestamp | null;
+  /** When delivery may be tried (again): written as now, then pushed back exponentially after each failure. */
+  next_attempt_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  /** Set after too many failed attempts: no longer retried, listed for ops. */
+  parked_at: Timestamp | null;
 }
 
 export interface IdempotencyKeysTable {
@@ -238,6 +276,7 @@ export interface Database {
   stretch_goals: StretchGoalsTable;
   pledges: PledgesTable;
   payouts: PayoutsTable;
+  payout_attempts: PayoutAttemptsTable;
   refunds: RefundsTable;
   ledger_entries: LedgerEntriesTable;
   stripe_events: StripeEventsTable;
@@ -256,6 +295,7 @@ export type Pledge = Selectable<PledgesTable>;
 export type NewPledge = Insertable<PledgesTable>;
 export type PledgeUpdate = Updateable<PledgesTable>;
 export type Payout = Selectable<PayoutsTable>;
+export type PayoutAttempt = Selectable<PayoutAttemptsTable>;
 export type Refund = Selectable<RefundsTable>;
 export type LedgerEntry = Selectable<LedgerEntriesTable>;
 export type NewLedgerEntry = Insertable<LedgerEntriesTable>;

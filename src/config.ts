@@ -47,6 +47,9 @@ const schema = z
     TEMPORAL_TASK_QUEUE: z.string().min(1).default('campaigns'),
     TEMPORAL_STRIPE_TASK_QUEUE: z.string().min(1).default('stripe'),
     STRIPE_ACTIVITIES_PER_SECOND: z.coerce.number().positive().max(100).default(20),
+    /** Stripe requests per second of one worker process, overall and to any one endpoint (default: Stripe's limit for the key's mode). */
+    STRIPE_REQUESTS_PER_SECOND: z.coerce.number().positive().max(1000).optional(),
+    STRIPE_ENDPOINT_REQUESTS_PER_SECOND: z.coerce.number().positive().max(1000).optional(),
     SETTLEMENT_WINDOW_SIZE: integer(50, 1, 1000),
     SETTLEMENT_PAGE_SIZE: integer(500, 1, 5000),
 
@@ -64,6 +67,12 @@ const schema = z
     GRACE_WINDOW: duration('7d'),
     PAYOUT_DELAY: duration('14d'),
     REFUND_WINDOW: duration('90d'),
+    /** How often a payout waiting for the campaign's funds to become available asks again. */
+    PAYOUT_FUNDS_RETRY_INTERVAL: duration('1d'),
+    /** How often a creator whose Connect account cannot receive the payout is reminded. */
+    ONBOARDING_REMINDER_INTERVAL: duration('3d'),
+    /** How long a campaign step stuck on an outage (Stripe down past its retries) waits before trying by itself. */
+    STUCK_RETRY_INTERVAL: duration('15m'),
 
     SMTP_URL: optionalText.pipe(z.url({ protocol: /^smtps?$/ }).optional()),
     MAIL_FROM: z.string().default('Crowdfund <no-reply@crowdfund.local>'),
@@ -85,6 +94,12 @@ const DEVELOPMENT_AUTH_SECRET = 'development-only-secret-do-not-use-in-productio
 
 export type Config = ReturnType<typeof toConfig>;
 
+/** Stripe allows 25 requests per second in test mode and 100 in live mode; an endpoint defaults to the same. */
+function stripeRequestsPerSecond(env: z.output<typeof schema>) {
+  const overall = env.STRIPE_REQUESTS_PER_SECOND ?? (env.STRIPE_SECRET_KEY?.includes('_live_') ? 100 : 25);
+  return { overall, perEndpoint: env.STRIPE_ENDPOINT_REQUESTS_PER_SECOND ?? overall };
+}
+
 function toConfig(env: z.output<typeof schema>) {
   return {
     env: env.NODE_ENV,
@@ -97,6 +112,7 @@ function toConfig(env: z.output<typeof schema>) {
       taskQueue: env.TEMPORAL_TASK_QUEUE,
       stripeTaskQueue: env.TEMPORAL_STRIPE_TASK_QUEUE,
       stripeActivitiesPerSecond: env.STRIPE_ACTIVITIES_PER_SECOND,
+      stripeRequestsPerSecond: stripeRequestsPerSecond(env),
       settlementWindowSize: env.SETTLEMENT_WINDOW_SIZE,
       settlementPageSize: env.SETTLEMENT_PAGE_SIZE,
     },
@@ -114,6 +130,9 @@ function toConfig(env: z.output<typeof schema>) {
       graceWindowMs: env.GRACE_WINDOW,
       payoutDelayMs: env.PAYOUT_DELAY,
       refundWindowMs: env.REFUND_WINDOW,
+      fundsRetryIntervalMs: env.PAYOUT_FUNDS_RETRY_INTERVAL,
+      onboardingReminderIntervalMs: env.ONBOARDING_REMINDER_INTERVAL,
+      stuckRetryIntervalMs: env.STUCK_RETRY_INTERVAL,
     },
     mail: { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM },
   };

@@ -5,102 +5,67 @@
  *
  * It sleeps until the start and then the deadline (a cancel signal wakes it early), closes pledging, decides the
  * outcome with the pure rule, settles every pledge through a sliding window of `settlePledgeWorkflow` children
- * (continuing as new between pages, so no history grows with the number of pledges), pays the creator once the
- * payout delay has passed and Stripe has the funds, and stays open for support's refunds.
+ * (settlement-window.ts), pays the creator once the payout delay has passed and the funds are there (payout.ts),
+ * and stays open for support's refunds (refund-queue.ts). No dependency being down fails it: a step that gives up
+ * waits as `stuck`. It continues as new between settlement pages, and in the payout and refund-window phases once
+ * its history grows, so no run's history grows with the number of pledges or refunds.
  */
 import {
   allHandlersFinished,
-  ApplicationFailure,
-  ActivityFailure,
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
   log,
-  ParentClosePolicy,
   patched,
   setCurrentDetails,
   setHandler,
-  sleep,
-  startChild,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { PAYOUT_NOT_READY } from '../src/payments/failure-types';
-import { decideOutcome, type Outcome } from '../src/rules/outcome';
-import { databaseActivities as db, stripeActivities } from './activity-proxies';
+import { decideOutcome } from '../src/rules/outcome';
+import { databaseActivities, stripeActivities } from './activity-proxies';
+import { type CampaignRun, type CampaignRunState, initialRunState, MoneyLock } from './campaign-run';
 import {
   campaignStateQuery,
-  type CampaignPhase,
   type CampaignSettings,
   type CampaignState,
   cancelCampaignSignal,
   connectAccountUpdatedSignal,
-  type PledgeReport,
   pledgeSettledSignal,
   pledgeSettlementWorkflowId,
   refundPledgeSignal,
   retryPledgeSettlementSignal,
   retrySettlementSignal,
 } from './messages';
+import { payOut } from './payout';
+import { startRefundQueue } from './refund-queue';
 import { CampaignEndsAtKey, CampaignIdKey, CampaignModelKey, CampaignStatusKey } from './search-attributes';
-import { settlePledgeWorkflow, type SettlePledgeInput } from './settle-pledge';
+import { applyReport, settleAllPledges } from './settlement-window';
+import { waitUntil } from './stuck';
 
-/** The patch under which settlement starts a whole window of children in one workflow task. */
-const CONCURRENT_CHILD_STARTS = 'settlement-concurrent-child-starts';
+export type { CampaignRunState } from './campaign-run';
+
+/** Runs recorded before the payout and refund-window phases could continue as new replay without doing so. */
+const CONTINUE_AS_NEW_AFTER_SETTLEMENT = 'continue-as-new-after-settlement';
+/**
+ * A run hands over to a new one after this many refunds signalled or payout checks (each adds a handful of events),
+ * or once its history reaches HISTORY_EVENTS_PER_RUN, whichever comes first: far below Temporal's limits.
+ */
+const STEPS_PER_RUN = 500;
+const HISTORY_EVENTS_PER_RUN = 5_000;
 
 export interface CampaignWorkflowInput {
   campaignId: string;
   settings: CampaignSettings;
-  /** Carried across continue-as-new during settlement. */
+  /** Carried across continue-as-new. */
   resume?: CampaignRunState;
-}
-
-/** Everything a run must hand to the next one. */
-export interface CampaignRunState {
-  phase: CampaignPhase;
-  outcome: Outcome | null;
-  cancelReason: string | null;
-  totals: CampaignState['totals'];
-  settlement: {
-    /** Last pledge id handed to a child; the next page starts after it. */
-    cursor: string | null;
-    allStarted: boolean;
-    inFlight: string[];
-    /** Pledges whose child waits: for the backer's new card (errored) or for ops (stuck). */
-    waiting: Record<string, 'errored' | 'stuck'>;
-    counts: { captured: number; released: number; refunded: number; dropped: number };
-  };
-  settledAt: number | null;
-  payout: CampaignState['payout'];
-  failedRefunds: string[];
-}
-
-function initialState(): CampaignRunState {
-  return {
-    phase: 'scheduled',
-    outcome: null,
-    cancelReason: null,
-    totals: { pledged: 0, backers: 0, captured: 0, refunded: 0 },
-    settlement: { cursor: null, allStarted: false, inFlight: [], waiting: {}, counts: { captured: 0, released: 0, refunded: 0, dropped: 0 } },
-    settledAt: null,
-    payout: null,
-    failedRefunds: [],
-  };
-}
-
-/** Serialises the activities that move the campaign's money (payout, refunds), so each sees the other's result. */
-class MoneyLock {
-  private tail: Promise<unknown> = Promise.resolve();
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(fn);
-    this.tail = result.catch(() => undefined);
-    return result;
-  }
 }
 
 /** The status shown to ops in Temporal UI and searched with `CampaignStatus = '...'`. */
 function statusOf(state: CampaignRunState): string {
   if (state.phase === 'done') return 'closed';
+  if (state.payout?.state === 'stuck') return 'payout_stuck';
+  if (state.refunds && Object.keys(state.refunds.stuck).length > 0) return 'refund_stuck';
   if (state.payout?.state === 'paid') return 'paid_out';
   if (state.outcome && state.phase !== 'settling') return state.outcome;
   return state.phase;
@@ -108,13 +73,18 @@ function statusOf(state: CampaignRunState): string {
 
 export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<CampaignState> {
   const { campaignId, settings } = input;
-  const stripe = stripeActivities(settings.stripeTaskQueue);
-  const state = input.resume ?? initialState();
+  const resumed = input.resume ?? initialRunState();
+  // Runs continued by an earlier version of this workflow carry neither.
+  const state = {
+    ...resumed,
+    payoutWake: resumed.payoutWake ?? { accountUpdated: false, retry: false },
+    refunds: resumed.refunds ?? { queue: [], stuck: {}, retryAt: null },
+  };
   const settlement = state.settlement;
-  const money = new MoneyLock();
-  // Mutated by signal handlers; held in objects so the compiler does not narrow them to their initial value.
+  // Mutated by signal handlers; held in an object so the compiler does not narrow it to its initial value.
   const cancel: { request: { reason: string } | null } = { request: null };
-  const connect = { accountUpdated: false };
+  let stepsThisRun = 0;
+  let mayContinueAsNew = false;
 
   const view = (): CampaignState => ({
     campaignId,
@@ -129,8 +99,53 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
       inFlight: settlement.inFlight.length,
     },
     payout: state.payout,
+    refunds: { queued: state.refunds.queue.length, stuck: state.refunds.stuck },
     failedRefunds: state.failedRefunds,
   });
+
+  // Loaded after the handlers are registered; status updates before then have nothing to show.
+  const loaded: { campaign?: Awaited<ReturnType<typeof databaseActivities.loadCampaign>> } = {};
+  const run: CampaignRun = {
+    campaignId,
+    settings,
+    state,
+    stripe: stripeActivities(settings.stripeTaskQueue),
+    money: new MoneyLock(),
+    upsertStatusAndDetails() {
+      const campaign = loaded.campaign;
+      if (!campaign) return;
+      const status = statusOf(state);
+      upsertSearchAttributes([
+        { key: CampaignIdKey, value: campaignId },
+        { key: CampaignStatusKey, value: status },
+        { key: CampaignModelKey, value: campaign.model },
+        { key: CampaignEndsAtKey, value: new Date(campaign.endsAt) },
+      ]);
+      const p = view().pledges;
+      const stuckRefunds = Object.keys(state.refunds.stuck).length;
+      setCurrentDetails(
+        `**${status}** · pledged ${state.totals.pledged} ${campaign.currency} minor units by ${state.totals.backers} backers` +
+          (state.outcome ? ` · captured ${p.captured}, released ${p.released}, refunded ${p.refunded}, errored ${p.errored}, dropped ${p.dropped}, stuck ${p.stuck}` : '') +
+          (state.payout?.state === 'stuck' ? ` · payout stuck: ${state.payout.reason ?? 'unknown'}` : '') +
+          (stuckRefunds > 0 ? ` · ${stuckRefunds} refunds stuck, e.g. ${Object.values(state.refunds.stuck)[0]}` : ''),
+      );
+    },
+    countStep() {
+      stepsThisRun++;
+    },
+    continueAsNewDue: () => {
+      if (!mayContinueAsNew) return false;
+      const info = workflowInfo();
+      return info.continueAsNewSuggested || info.historyLength >= HISTORY_EVENTS_PER_RUN || stepsThisRun >= STEPS_PER_RUN;
+    },
+    async continueAsNew() {
+      // Nothing half done crosses into the new run: the refund in progress and every handler finish first.
+      await refunds.hold();
+      await condition(allHandlersFinished);
+      return continueAsNew<typeof campaignWorkflow>({ ...input, resume: state });
+    },
+  };
+  const refunds = startRefundQueue(run);
 
   // Handlers first, before any await, so no signal or query is ever missed.
   setHandler(campaignStateQuery, view);
@@ -139,20 +154,15 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
   });
   setHandler(pledgeSettledSignal, (report) => applyReport(state, report));
   setHandler(connectAccountUpdatedSignal, () => {
-    connect.accountUpdated = true;
+    state.payoutWake.accountUpdated = true;
   });
-  setHandler(refundPledgeSignal, async ({ refundId }) => {
-    try {
-      const refund = await money.run(() => stripe.executeRefund({ refundId }));
-      if (refund.status === 'succeeded') state.totals.refunded += refund.amount;
-      else state.failedRefunds.push(refundId);
-    } catch (error) {
-      // The refund row stays `requested`; support or ops can send the signal again once the cause is fixed.
-      log.error('refund failed', { refundId, error: error instanceof Error ? error.message : String(error) });
-      state.failedRefunds.push(refundId);
-    }
+  setHandler(refundPledgeSignal, ({ refundId }) => {
+    run.countStep();
+    refunds.add(refundId);
   });
   setHandler(retrySettlementSignal, async () => {
+    if (state.payout?.state === 'stuck') state.payoutWake.retry = true;
+    if (state.refunds.retryAt !== null) state.refunds.retryAt = null;
     for (const pledgeId of Object.keys(settlement.waiting)) {
       await getExternalWorkflowHandle(pledgeSettlementWorkflowId(campaignId, pledgeId))
         .signal(retryPledgeSettlementSignal)
@@ -160,31 +170,17 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
     }
   });
 
-  const campaign = await db.loadCampaign(campaignId);
-  const publish = () => {
-    const status = statusOf(state);
-    upsertSearchAttributes([
-      { key: CampaignIdKey, value: campaignId },
-      { key: CampaignStatusKey, value: status },
-      { key: CampaignModelKey, value: campaign.model },
-      { key: CampaignEndsAtKey, value: new Date(campaign.endsAt) },
-    ]);
-    const p = view().pledges;
-    setCurrentDetails(
-      `**${status}** · pledged ${state.totals.pledged} ${campaign.currency} minor units by ${state.totals.backers} backers` +
-        (state.outcome ? ` · captured ${p.captured}, released ${p.released}, refunded ${p.refunded}, errored ${p.errored}, dropped ${p.dropped}, stuck ${p.stuck}` : ''),
-    );
-  };
-  publish();
+  const campaign = (loaded.campaign = await databaseActivities.loadCampaign(campaignId));
+  run.upsertStatusAndDetails();
 
   const until = (iso: string) => Math.max(new Date(iso).getTime() - Date.now(), 0);
 
   if (state.phase === 'scheduled') {
     await condition(() => cancel.request !== null, until(campaign.startsAt));
     if (!cancel.request) {
-      await db.markCampaignActive(campaignId);
+      await databaseActivities.markCampaignActive(campaignId);
       state.phase = 'active';
-      publish();
+      run.upsertStatusAndDetails();
     }
   }
   if (state.phase === 'active') {
@@ -192,159 +188,44 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
   }
   if (state.phase === 'scheduled' || state.phase === 'active') {
     state.phase = 'settling';
-    const tally = await db.closePledging(campaignId);
+    const tally = await databaseActivities.closePledging(campaignId);
     state.totals.pledged = tally.totalPledged;
     state.totals.backers = tally.backers;
     state.cancelReason = cancel.request?.reason ?? null;
     state.outcome = decideOutcome({ model: campaign.model, goalAmount: campaign.goalAmount, totalPledged: tally.totalPledged, cancelled: cancel.request !== null });
-    await db.recordOutcome({ campaignId, outcome: state.outcome, raised: tally.totalPledged, ...(cancel.request ? { reason: cancel.request.reason } : {}) });
-    publish();
+    await databaseActivities.recordOutcome({ campaignId, outcome: state.outcome, raised: tally.totalPledged, ...(cancel.request ? { reason: cancel.request.reason } : {}) });
+    run.upsertStatusAndDetails();
   }
 
   if (state.phase === 'settling') {
-    await settleAllPledges(input, state, publish);
+    await settleAllPledges(run);
     state.settledAt = Date.now();
     state.phase = state.outcome === 'funded' ? 'paying_out' : 'done';
-    publish();
+    run.upsertStatusAndDetails();
   }
 
+  // From here on, refunds and payout checks can go on for months: this run hands over to a new one as it grows.
+  mayContinueAsNew = patched(CONTINUE_AS_NEW_AFTER_SETTLEMENT);
+
   if (state.phase === 'paying_out') {
-    await sleep(settings.payoutDelayMs);
-    await payOut(input, state, money, connect);
+    if ((await payOut(run)) === 'continue_as_new') return run.continueAsNew();
     state.phase = 'refund_window';
-    publish();
+    run.upsertStatusAndDetails();
   }
 
   if (state.phase === 'refund_window') {
     const closesAt = (state.settledAt ?? Date.now()) + settings.refundWindowMs;
-    await sleep(Math.max(closesAt - Date.now(), 0));
+    await waitUntil(closesAt, run.continueAsNewDue);
+    if (run.continueAsNewDue()) return run.continueAsNew();
     state.phase = 'done';
   }
 
-  // Refunds already signalled finish before the workflow closes.
-  await condition(allHandlersFinished);
-  await db.closeCampaign(campaignId);
-  publish();
+  // Refunds already signalled are carried out (retried until done) before the workflow closes.
+  await condition(() => (refunds.empty() && allHandlersFinished()) || run.continueAsNewDue());
+  if (run.continueAsNewDue()) return run.continueAsNew();
+  await databaseActivities.closeCampaign(campaignId);
+  run.upsertStatusAndDetails();
+  // A refund signalled while the campaign closed is carried out too.
+  await condition(() => refunds.empty() && allHandlersFinished());
   return view();
-}
-
-/** Records a child's report once: duplicates (a retried signal) and reports for unknown pledges change nothing. */
-function applyReport(state: CampaignRunState, report: PledgeReport): void {
-  const settlement = state.settlement;
-  const inFlight = settlement.inFlight.indexOf(report.pledgeId);
-  const waiting = settlement.waiting[report.pledgeId];
-  if (inFlight < 0 && waiting === undefined) return;
-  if (inFlight >= 0) settlement.inFlight.splice(inFlight, 1);
-  if (report.kind === 'errored' || report.kind === 'stuck') {
-    settlement.waiting[report.pledgeId] = report.kind;
-    return;
-  }
-  delete settlement.waiting[report.pledgeId];
-  settlement.counts[report.kind]++;
-  if (report.kind === 'captured') state.totals.captured += report.amount ?? 0;
-  if (report.kind === 'refunded') state.totals.refunded += report.amount ?? 0;
-}
-
-/**
- * The sliding window: at most `settlementWindowSize` children settling at once, one page of pledges per run.
- * Before continuing as new, every child of the page has started and every signal handler has finished, so no
- * report is lost between runs; children report by workflow id and so reach the next run.
- */
-async function settleAllPledges(input: CampaignWorkflowInput, state: CampaignRunState, publish: () => void): Promise<void> {
-  const { campaignId, settings } = input;
-  const settlement = state.settlement;
-  // Runs recorded before the window was filled in one workflow task replay as they ran: one start at a time.
-  const concurrentStarts = patched(CONCURRENT_CHILD_STARTS);
-  while (!settlement.allStarted) {
-    const page = await db.listPledgesToSettle({
-      campaignId,
-      outcome: state.outcome!,
-      afterPledgeId: settlement.cursor,
-      limit: settings.settlementPageSize,
-    });
-    const starting: Array<Promise<void>> = [];
-    for (const pledge of page.pledges) {
-      await condition(() => settlement.inFlight.length < settings.settlementWindowSize);
-      settlement.inFlight.push(pledge.pledgeId);
-      const started = startSettlement(input, settlement, pledge);
-      // Each start resolves a workflow task later; awaiting them one by one would start one child per round trip.
-      if (concurrentStarts) starting.push(started);
-      else await started;
-    }
-    // Every child of the page has started before the run continues as new (a start still pending would be lost).
-    await Promise.all(starting);
-    settlement.cursor = page.nextCursor;
-    settlement.allStarted = page.nextCursor === null;
-    publish();
-    if (!settlement.allStarted) {
-      await condition(allHandlersFinished);
-      await continueAsNew<typeof campaignWorkflow>({ ...input, resume: state });
-    }
-  }
-  await condition(() => settlement.inFlight.length === 0 && Object.keys(settlement.waiting).length === 0);
-}
-
-/** Starts the child that settles one pledge; one already started (by a run ops reset) is left to its own record. */
-async function startSettlement(
-  input: CampaignWorkflowInput,
-  settlement: CampaignRunState['settlement'],
-  pledge: { pledgeId: string; action: SettlePledgeInput['action'] },
-): Promise<void> {
-  const { campaignId, settings } = input;
-  try {
-    await startChild(settlePledgeWorkflow, {
-      workflowId: pledgeSettlementWorkflowId(campaignId, pledge.pledgeId),
-      parentClosePolicy: ParentClosePolicy.ABANDON,
-      args: [{ campaignId, pledgeId: pledge.pledgeId, action: pledge.action, graceWindowMs: settings.graceWindowMs, stripeTaskQueue: settings.stripeTaskQueue }],
-    });
-  } catch (error) {
-    // Already settled by an earlier run (ops reset the workflow): its state is in Postgres, not ours to redo.
-    if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
-    settlement.inFlight.splice(settlement.inFlight.indexOf(pledge.pledgeId), 1);
-  }
-}
-
-/**
- * One transfer of the net to the creator, when their account can receive it and Stripe's available balance covers
- * it. Until then the creator is reminded, and the workflow waits for `connectAccountUpdatedSignal` or a timer.
- */
-async function payOut(
-  input: CampaignWorkflowInput,
-  state: CampaignRunState,
-  money: MoneyLock,
-  connect: { accountUpdated: boolean },
-): Promise<void> {
-  const { campaignId, settings } = input;
-  const stripe = stripeActivities(settings.stripeTaskQueue);
-  let reminders = 0;
-  state.payout = { state: 'waiting', amount: null, transferId: null };
-  for (;;) {
-    const readiness = await stripe.payoutReadiness({ campaignId });
-    if (readiness.state === 'nothing_to_pay') {
-      state.payout = { state: 'nothing_to_pay', amount: 0, transferId: null };
-      return;
-    }
-    if (readiness.state === 'ready') {
-      try {
-        const sent = await money.run(() => stripe.sendPayout({ campaignId }));
-        state.payout = sent ? { state: 'paid', amount: sent.amount, transferId: sent.transferId } : { state: 'nothing_to_pay', amount: 0, transferId: null };
-        return;
-      } catch (error) {
-        const notReady = error instanceof ActivityFailure && error.cause instanceof ApplicationFailure && error.cause.type === PAYOUT_NOT_READY;
-        if (!notReady) throw error;
-        state.payout = { state: 'funds_pending', amount: readiness.transfer, transferId: null };
-        await sleep(settings.fundsRetryIntervalMs);
-        continue;
-      }
-    }
-    if (readiness.state === 'account_not_ready') {
-      state.payout = { state: 'account_not_ready', amount: null, transferId: null };
-      await db.remindCreatorToOnboard({ campaignId, reminder: ++reminders });
-      await condition(() => connect.accountUpdated, settings.onboardingReminderIntervalMs);
-      connect.accountUpdated = false;
-      continue;
-    }
-    state.payout = { state: 'funds_pending', amount: readiness.transfer, transferId: null };
-    await sleep(settings.fundsRetryIntervalMs);
-  }
 }

@@ -11,7 +11,7 @@ export type CampaignPhase = 'scheduled' | 'active' | 'settling' | 'paying_out' |
 export const refundPledgeSignal = defineSignal<[{ refundId: string }]>('refundPledge');
 /** Creator or ops cancel a campaign before its deadline. */
 export const cancelCampaignSignal = defineSignal<[{ reason: string; requestedBy: string }]>('cancelCampaign');
-/** Ops: retry every errored or stuck pledge settlement now, without waiting for the backer. */
+/** Ops: retry every errored or stuck pledge settlement, a stuck payout and stuck refunds now, without waiting. */
 export const retrySettlementSignal = defineSignal('retrySettlement');
 /** The creator's Connect account changed (webhook `account.updated`): a waiting payout checks again. */
 export const connectAccountUpdatedSignal = defineSignal('connectAccountUpdated');
@@ -43,6 +43,15 @@ export interface SettlementCounts {
   inFlight: number;
 }
 
+export interface PayoutState {
+  /** `stuck`: Stripe (or a bug) made the payout give up; it tries again by itself, or at once on `retrySettlement`. */
+  state: 'waiting' | 'account_not_ready' | 'funds_pending' | 'stuck' | 'paid' | 'nothing_to_pay';
+  amount: number | null;
+  transferId: string | null;
+  /** Why the payout is stuck. */
+  reason?: string;
+}
+
 export interface CampaignState {
   campaignId: string;
   phase: CampaignPhase;
@@ -50,7 +59,9 @@ export interface CampaignState {
   cancelReason: string | null;
   totals: { pledged: number; backers: number; captured: number; refunded: number };
   pledges: SettlementCounts;
-  payout: { state: 'waiting' | 'account_not_ready' | 'funds_pending' | 'paid' | 'nothing_to_pay'; amount: number | null; transferId: string | null } | null;
+  payout: PayoutState | null;
+  /** Support's refunds waiting to be carried out, and those stuck (refund id -> why), retried until done. */
+  refunds: { queued: number; stuck: Record<string, string> };
   failedRefunds: string[];
 }
 export const campaignStateQuery = defineQuery<CampaignState>('campaignState');
@@ -77,6 +88,11 @@ export interface CampaignSettings {
   onboardingReminderIntervalMs: number;
   /** How long to wait before asking Stripe again when funds are not yet available. */
   fundsRetryIntervalMs: number;
+  /**
+   * How long a step stuck on an outage (the payout, a pledge's settlement) waits before trying again by itself.
+   * Absent in campaigns published before it existed: they use the default.
+   */
+  stuckRetryIntervalMs?: number;
 }
 
 export function campaignWorkflowId(campaignId: string): string {

@@ -1,8 +1,10 @@
 /**
  * Settles one pledge of a campaign: capture (the hold, or the saved card off-session), release, or refund. A card
  * that fails leaves the pledge `errored`; the backer has the grace window to save a new card
- * (`paymentMethodUpdatedSignal`), after which the pledge is dropped. Every state change is reported to the
- * campaign workflow by signal, by workflow id, so it reaches the campaign's current run.
+ * (`paymentMethodUpdatedSignal`), after which the pledge is dropped. Any other failure (Stripe down past the retry
+ * budget, or a bug) leaves the settlement `stuck`: it tries again after the stuck interval, or at once when ops ask
+ * (`retryPledgeSettlementSignal`); it never fails. Every state change is reported to the campaign workflow by
+ * signal, by workflow id, so it reaches the campaign's current run.
  */
 import {
   ActivityFailure,
@@ -10,10 +12,11 @@ import {
   condition,
   getExternalWorkflowHandle,
   log,
+  patched,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import { CARD_ERROR } from '../src/payments/failure-types';
+import { CARD_ERROR, PLEDGE_NOT_CAPTURABLE } from '../src/payments/failure-types';
 import { databaseActivities, stripeActivities } from './activity-proxies';
 import {
   paymentMethodUpdatedSignal,
@@ -24,6 +27,10 @@ import {
   type PledgeSettlementState,
   retryPledgeSettlementSignal,
 } from './messages';
+import { failureReason, stuckRetryIntervalMs } from './stuck';
+
+/** Runs recorded before stuck settlements retried by themselves waited for ops alone (no timer). */
+const STUCK_RETRIES_BY_ITSELF = 'settlement-stuck-retries-by-itself';
 
 export interface SettlePledgeInput {
   campaignId: string;
@@ -31,6 +38,8 @@ export interface SettlePledgeInput {
   action: 'capture' | 'release' | 'refund';
   graceWindowMs: number;
   stripeTaskQueue: string;
+  /** How long a stuck settlement waits before trying again by itself; absent: the default. */
+  stuckRetryIntervalMs?: number;
 }
 
 interface CardFailure {
@@ -44,6 +53,11 @@ function cardFailureOf(error: unknown): CardFailure | undefined {
   if (error.cause.type !== CARD_ERROR) return undefined;
   const details = error.cause.details?.[0] as { code?: string; declineCode?: string } | undefined;
   return { code: details?.declineCode ?? details?.code ?? 'card_declined', message: error.cause.message };
+}
+
+/** The pledge can no longer be captured (the backer cancelled it before settlement reached it). */
+function isNotCapturable(error: unknown): boolean {
+  return error instanceof ActivityFailure && error.cause instanceof ApplicationFailure && error.cause.type === PLEDGE_NOT_CAPTURABLE;
 }
 
 export async function settlePledgeWorkflow(input: SettlePledgeInput): Promise<PledgeSettlementState> {
@@ -79,24 +93,58 @@ export async function settlePledgeWorkflow(input: SettlePledgeInput): Promise<Pl
     }
   };
 
+  let reportedWaiting: PledgeReportKind | null = null;
+  /** Not the backer's problem: keep everything as it is (a capture keeps its attempt: it may have gone through). */
+  const waitWhileStuck = async (error: unknown) => {
+    state.lastError = failureReason(error);
+    log.error('pledge settlement stuck; retrying after the stuck interval or on retrySettlement', { pledgeId: input.pledgeId, error: state.lastError });
+    if (reportedWaiting !== 'stuck') await report('stuck');
+    reportedWaiting = 'stuck';
+    state.status = 'stuck';
+    if (patched(STUCK_RETRIES_BY_ITSELF)) await condition(() => newCard || retryRequested, stuckRetryIntervalMs(input));
+    else await condition(() => newCard || retryRequested);
+    newCard = false;
+    retryRequested = false;
+    state.status = 'settling';
+  };
+
   if (input.action === 'release') {
-    await stripe.releasePledge({ pledgeId: input.pledgeId });
+    for (;;) {
+      try {
+        await stripe.releasePledge({ pledgeId: input.pledgeId });
+        break;
+      } catch (error) {
+        await waitWhileStuck(error);
+      }
+    }
     await report('released');
     return state;
   }
   if (input.action === 'refund') {
-    const refund = await stripe.refundPledgeInFull({ pledgeId: input.pledgeId });
-    await report('refunded', refund?.amount ?? 0);
-    return state;
+    for (;;) {
+      try {
+        const refund = await stripe.refundPledgeInFull({ pledgeId: input.pledgeId });
+        await report('refunded', refund?.amount ?? 0);
+        return state;
+      } catch (error) {
+        await waitWhileStuck(error);
+      }
+    }
   }
 
-  let reportedWaiting: PledgeReportKind | null = null;
   for (;;) {
     try {
       const captured = await stripe.capturePledge({ pledgeId: input.pledgeId, attempt: state.attempt });
       await report('captured', captured.amountCaptured);
       return state;
     } catch (error) {
+      if (isNotCapturable(error)) {
+        // Final, not stuck: nothing was collected and nothing ever will be; the pledge row already says why (the
+        // backer cancelled). Reported as released, the kind that means "the backer keeps their money".
+        state.lastError = failureReason(error);
+        await report('released');
+        return state;
+      }
       const card = cardFailureOf(error);
       if (card) {
         state.lastError = `${card.code}: ${card.message}`;
@@ -120,19 +168,12 @@ export async function settlePledgeWorkflow(input: SettlePledgeInput): Promise<Pl
         }
         // A definitive decline: the next try is a new charge, under a new idempotency key.
         state.attempt++;
+        newCard = false;
+        retryRequested = false;
+        state.status = 'settling';
       } else {
-        // Not the backer's problem (Stripe down past the retry budget, or a bug): keep the same attempt, since the
-        // charge may have gone through, and wait for ops.
-        state.lastError = error instanceof Error ? error.message : String(error);
-        log.error('pledge settlement stuck; waiting for retrySettlement', { pledgeId: input.pledgeId, error: state.lastError });
-        if (reportedWaiting !== 'stuck') await report('stuck');
-        reportedWaiting = 'stuck';
-        state.status = 'stuck';
-        await condition(() => newCard || retryRequested);
+        await waitWhileStuck(error);
       }
-      newCard = false;
-      retryRequested = false;
-      state.status = 'settling';
     }
   }
 }

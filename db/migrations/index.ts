@@ -3,6 +3,10 @@ import * as m0001 from './0001_initial';
 import * as m0002 from './0002_progress_notify';
 import * as m0003 from './0003_pledge_placement';
 import * as m0004 from './0004_pledge_revision';
+import * as m0005 from './0005_refund_steps';
+import * as m0006 from './0006_notification_backoff';
+import * as m0007 from './0007_payout_attempts';
+import * as m0008 from './0008_pledge_cancellation';
 
 /** Every migration, in order. Exported from code rather than read from disk, so build output and tests agree. */
 const migrations: Record<string, Migration> = {
@@ -10,6 +14,10 @@ const migrations: Record<string, Migration> = {
   '0002_progress_notify': m0002,
   '0003_pledge_placement': m0003,
   '0004_pledge_revision': m0004,
+  '0005_refund_steps': m0005,
+  '0006_notification_backoff': m0006,
+  '0007_payout_attempts': m0007,
+  '0008_pledge_cancellation': m0008,
 };
 
 export const migrationProvider: MigrationProvider = {

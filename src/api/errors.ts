@@ -94,6 +94,12 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       send(parserError.status, 'bad_request', 'The request could not be read');
       return;
     }
+    // A Stripe key reused with other parameters, or still in flight: the request clashes with an earlier one.
+    if ((error as { type?: unknown } | null)?.type === 'StripeIdempotencyError') {
+      logger.warn({ err: error, method: req.method, path: req.path }, 'Stripe idempotency conflict');
+      send(409, 'payment_request_conflict', 'This payment request clashes with an earlier one still being processed or made differently; load the pledge and try again');
+      return;
+    }
     if (isPaymentProviderUnavailable(error)) {
       logger.warn({ err: error, method: req.method, path: req.path }, 'Stripe unavailable');
       res.setHeader('Retry-After', String(PAYMENT_PROVIDER_RETRY_AFTER_SECONDS));

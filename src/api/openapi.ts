@@ -43,7 +43,7 @@ export const ROUTES: RouteDoc[] = [
   { method: 'delete', path: '/api/pledges/{id}', summary: 'Cancel a pledge before the deadline (keep-it-all: refunded in full)', access: 'signed in', params: pledgeIdParams, success: 200 },
   { method: 'get', path: '/api/me/pledges', summary: 'My pledges', access: 'signed in', success: 200 },
   { method: 'post', path: '/api/pledges/{id}/payment-method', summary: 'Save a new card for a failed pledge and retry it', access: 'signed in', params: pledgeIdParams, body: paymentMethodBody, success: 202 },
-  { method: 'post', path: '/api/support/pledges/{id}/refunds', summary: 'Refund a pledge, fully or partly', access: 'support', params: pledgeIdParams, body: refundBody, success: 202 },
+  { method: 'post', path: '/api/support/pledges/{id}/refunds', summary: 'Refund a pledge, fully or partly (Idempotency-Key header required)', access: 'support', params: pledgeIdParams, body: refundBody, success: 202 },
   { method: 'get', path: '/api/ops/campaigns/{id}', summary: 'The campaign workflow state', access: 'ops', params: campaignIdParams, success: 200 },
   { method: 'get', path: '/api/ops/campaigns/{id}/reconciliation', summary: 'Where every cent went: ledger, pledge rows and Stripe agree', access: 'ops', params: campaignIdParams, success: 200 },
   { method: 'post', path: '/api/ops/campaigns/{id}/retry-settlement', summary: 'Retry errored settlements now', access: 'ops', params: campaignIdParams, success: 202 },

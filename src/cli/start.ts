@@ -31,7 +31,15 @@ import { runCli } from './run';
  * deadline are short: the platform can be watched from publication to payout (`npm run demo`). Anything set in
  * the environment wins.
  */
-const LOCAL_TIMESCALE = { CAMPAIGN_MIN_DURATION: '1m', GRACE_WINDOW: '30s', PAYOUT_DELAY: '15s', REFUND_WINDOW: '1h' };
+const LOCAL_TIMESCALE = {
+  CAMPAIGN_MIN_DURATION: '1m',
+  GRACE_WINDOW: '30s',
+  PAYOUT_DELAY: '15s',
+  REFUND_WINDOW: '1h',
+  PAYOUT_FUNDS_RETRY_INTERVAL: '10s',
+  ONBOARDING_REMINDER_INTERVAL: '1m',
+  STUCK_RETRY_INTERVAL: '15s',
+};
 
 runCli(async () => {
   const env = { ...process.env };
@@ -90,7 +98,13 @@ runCli(async () => {
     stops.push(() => connection.close());
     const mailer = createMailer(config.mail);
     stops.push(() => mailer.close());
-    const workers = await startConfiguredWorkers(config, connection, temporal.client, { database, stripe, config, mailer }, { shutdownGraceTime: '5 seconds' });
+    // The worker's client paces its requests, as `npm run worker`'s does; the API's stays unpaced, as `npm run api`'s.
+    const workerStripe = createStripeClient({
+      secretKey: config.stripe.secretKey!,
+      ...(config.stripe.apiBase ? { apiBase: config.stripe.apiBase } : {}),
+      requestsPerSecond: config.temporal.stripeRequestsPerSecond,
+    });
+    const workers = await startConfiguredWorkers(config, connection, temporal.client, { database, stripe: workerStripe, config, mailer }, { shutdownGraceTime: '5 seconds' });
     started.push(`Worker                task queues ${config.temporal.taskQueue}, ${config.temporal.stripeTaskQueue}`);
 
     if (stripeStandin) {

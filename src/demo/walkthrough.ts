@@ -177,7 +177,7 @@ export async function runDemo(platform: PlatformFile, print: (line: string) => v
   say(`transfer ${paid.transferId}: ${fromMinorUnits(paid.amount ?? 0, 'USD')} USD to ${accountId} (captured 90.00 less the platform's commission and Stripe's fees)`);
 
   step('Support refunds Bob in full; the creator’s share comes back from the transfer');
-  const { refundId } = await staff.support.post<{ refundId: string }>(`/api/support/pledges/${bobPledge.id}/refunds`, { reason: 'The kettle will not ship to his country' });
+  const { refundId } = await staff.support.post<{ refundId: string }>(`/api/support/pledges/${bobPledge.id}/refunds`, { reason: 'The kettle will not ship to his country' }, { 'idempotency-key': randomUUID() });
   const bobRefunded = await waitFor('Bob’s refund', async () => ifSettled(await myPledge(bob.api, bobPledge.id), (p) => p.status === 'refunded'));
   say(`refund ${refundId}: ${bobRefunded.refunded} USD back to Bob's card`);
 

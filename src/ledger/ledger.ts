@@ -13,6 +13,8 @@ export interface LedgerMovement {
   amount: number;
   currency: string;
   stripeObjectId: string;
+  /** Captures and their fees: when Stripe makes the charge's funds available (`balance_transaction.available_on`). */
+  availableOn?: Date | null;
 }
 
 export async function recordLedgerEntries(trx: Db | Tx, movements: LedgerMovement[]): Promise<void> {
@@ -25,6 +27,7 @@ export async function recordLedgerEntries(trx: Db | Tx, movements: LedgerMovemen
       amount: movement.amount,
       currency: movement.currency,
       stripe_object_id: movement.stripeObjectId,
+      available_on: movement.availableOn ?? null,
     }));
   if (rows.length === 0) return;
   await trx
@@ -56,3 +59,6 @@ export async function ledgerTotals(db: Db | Tx, campaignId: string): Promise<Led
   for (const row of rows) totals[row.kind] = Number(row.total);
   return totals;
 }
+
+/** When a charge's funds become available, from its balance transaction (Stripe gives unix seconds). */
+export const fundsAvailableOn = (balanceTransaction: { available_on: number }): Date => new Date(balanceTransaction.available_on * 1000);

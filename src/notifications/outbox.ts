@@ -1,6 +1,7 @@
 /**
  * Notifications are written to an outbox in the same transaction as the change they tell about, and a delivery
- * activity drains it. The dedupe key names the business event, so a retried write queues one message.
+ * activity drains it. The dedupe key names the business event, so a retried write queues one message. A message
+ * that fails is retried on its own schedule (exponential back-off) and parked for ops after too many attempts.
  */
 import { type Db, type Tx } from '../../db/database';
 
@@ -38,5 +39,34 @@ export async function enqueueNotifications(trx: Db | Tx, notifications: Notifica
       })),
     )
     .onConflict((oc) => oc.column('dedupe_key').doNothing())
+    .execute();
+}
+
+/** A message that failed this many times is parked: no longer retried, listed for ops. */
+export const MAX_DELIVERY_ATTEMPTS = 10;
+const FIRST_RETRY_DELAY_MS = 60_000;
+const MAX_RETRY_DELAY_MS = 2 * 60 * 60_000;
+
+/**
+ * The wait before the next attempt of a message that has failed `attempts` times: doubling from a minute, at most
+ * two hours, so a mail server down for a few hours is ridden out before the message is parked (~6 h in all).
+ */
+export function deliveryRetryDelayMs(attempts: number): number {
+  return Math.min(FIRST_RETRY_DELAY_MS * 2 ** (attempts - 1), MAX_RETRY_DELAY_MS);
+}
+
+/**
+ * Parked messages, most recent first: what ops look at after an incident. Setting `parked_at = null,
+ * next_attempt_at = now()` on a row gives it one more attempt.
+ */
+export async function listParkedNotifications(db: Db, limit = 100) {
+  return db
+    .selectFrom('notifications')
+    .select(['id', 'recipient_id', 'template', 'dedupe_key', 'attempts', 'last_error', 'created_at', 'parked_at'])
+    .where('sent_at', 'is', null)
+    .where('parked_at', 'is not', null)
+    .orderBy('parked_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(limit)
     .execute();
 }

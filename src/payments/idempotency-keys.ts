@@ -6,14 +6,22 @@
 export const stripeKeys = {
   customer: (userId: string) => `user-${userId}-customer`,
   connectAccount: (userId: string) => `user-${userId}-connect-account`,
-  /** Placement of a pledge (PaymentIntent or SetupIntent); `revision` changes only when the backer edits it. */
-  pledgeAuthorize: (pledgeId: string, revision = 0) => `pledge-${pledgeId}-authorize${revision ? `-${revision}` : ''}`,
+  /**
+   * Placement of a pledge (PaymentIntent or SetupIntent), and each change of a held pledge's amount after it: per
+   * revision and amount, so a declined change never blocks a change to another amount.
+   */
+  pledgeAuthorize: (pledgeId: string, change?: { revision: number; amount: number }) =>
+    change ? `pledge-${pledgeId}-authorize-${change.revision}-${change.amount}` : `pledge-${pledgeId}-authorize`,
   pledgeCapture: (pledgeId: string) => `pledge-${pledgeId}-capture`,
   /** Off-session charge at settlement; `attempt` counts backer-initiated retries (a new card), from 1. */
   pledgeCharge: (pledgeId: string, attempt: number) => `pledge-${pledgeId}-charge-${attempt}`,
   /** Cancelling one hold of a pledge (a changed pledge has had several): named by the hold's PaymentIntent. */
   pledgeRelease: (pledgeId: string, paymentIntentId: string) => `pledge-${pledgeId}-release-${paymentIntentId}`,
-  payout: (campaignId: string) => `payout-${campaignId}`,
+  /** One version of a campaign's payout: a new version (new amount) only after Stripe refused the previous one. */
+  payout: (campaignId: string, version: number) => `payout-${campaignId}-v${version}`,
   refund: (refundId: string) => `refund-${refundId}`,
+  /** A cancelled keep-it-all campaign's full refund of a pledge: named by the pledge, as there is one per pledge. */
+  cancellationRefund: (pledgeId: string) => `pledge-${pledgeId}-cancellation-refund`,
+  /** Taking the creator's share of a refund back after the payout: a step of its own, with a key of its own. */
   refundReversal: (refundId: string) => `refund-${refundId}-reversal`,
 };

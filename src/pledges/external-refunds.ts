@@ -7,11 +7,10 @@
  * claimed by inserting its refund row (unique per Stripe refund) before anything else is written, so the same event
  * twice, two events of one charge at once, or an older event after a newer one record each refund exactly once.
  */
-import { sql } from 'kysely';
 import type Stripe from 'stripe';
 import { type AppDatabase } from '../../db/database';
 import { ApiError } from '../api/errors';
-import { recordLedgerEntries } from '../ledger/ledger';
+import { recordRefundOnPledge } from '../refunds/record-refund';
 import { syncAuthentication } from './place-pledge';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -58,6 +57,8 @@ export async function recordExternalRefunds(deps: { database: AppDatabase; strip
           reason: 'stripe_dashboard',
           status: 'succeeded',
           stripe_refund_id: refund.id,
+          // Made outside the platform: the platform bears it, the creator's transfer is not touched.
+          reversal_status: 'not_needed',
           // No request of ours made this refund; the column still names its one Stripe object, uniquely.
           idempotency_key: `stripe-${refund.id}`,
           completed_at: new Date(),
@@ -69,17 +70,7 @@ export async function recordExternalRefunds(deps: { database: AppDatabase; strip
       // Refunds recorded before refund rows were written for them have their ledger entry (and pledge) already.
       const known = await trx.selectFrom('ledger_entries').select('id').where('kind', '=', 'refund').where('stripe_object_id', '=', refund.id).executeTakeFirst();
       if (known) return false;
-      await recordLedgerEntries(trx, [{ campaignId, pledgeId, kind: 'refund', amount: refund.amount, currency, stripeObjectId: refund.id }]);
-      await trx
-        .updateTable('pledges')
-        .set({
-          amount_refunded: sql`amount_refunded + ${refund.amount}`,
-          status: sql`case when amount_refunded + ${refund.amount} >= amount_captured then 'refunded' else status end`,
-          refunded_at: new Date(),
-          updated_at: new Date(),
-        })
-        .where('id', '=', pledgeId)
-        .execute();
+      await recordRefundOnPledge(trx, { campaignId, pledgeId, currency, amount: refund.amount, stripeRefundId: refund.id });
       return true;
     });
     if (added) recorded++;

@@ -5,19 +5,21 @@
  * transaction. keep-it-all charges now; all-or-nothing and hybrid hold the card when the deadline is within the hold
  * window, and otherwise save it for an off-session charge at the deadline.
  */
-import { sql } from 'kysely';
 import Stripe from 'stripe';
 import { type AppDatabase } from '../../db/database';
 import { type Campaign, LIVE_PLEDGE_STATUSES, type Pledge, type User } from '../../db/schema';
 import { ApiError, conflict, invalidField, notFound, unprocessable } from '../api/errors';
 import { type Config } from '../config';
-import { recordLedgerEntries } from '../ledger/ledger';
+import { fundsAvailableOn, recordLedgerEntries } from '../ledger/ledger';
 import { pledgeAmount } from '../campaigns/rules';
 import { fromMinorUnits } from '../money';
 import { enqueueNotifications } from '../notifications/outbox';
 import { stripeKeys } from '../payments/idempotency-keys';
 import { crossedStretchGoals } from '../rules/outcome';
 import { tallyPledges } from '../campaigns/tally';
+import { releaseCancelledHolds } from './cancel-pledge';
+import { completePendingChange } from './change-pledge';
+import { claimRewardUnit, releaseRewardUnit } from './reward-units';
 
 export interface PledgeRequest {
   campaignId: string;
@@ -58,13 +60,7 @@ export async function placePledge(deps: { database: AppDatabase; stripe: Stripe;
       if (amount < reward.min_pledge) {
         throw unprocessable('amount_below_reward_minimum', `This reward needs a pledge of at least ${fromMinorUnits(reward.min_pledge, campaign.currency)} ${campaign.currency}`);
       }
-      const claimed = await trx
-        .updateTable('rewards')
-        .set({ claimed_qty: sql`claimed_qty + 1` })
-        .where('id', '=', reward.id)
-        .where((eb) => eb.or([eb('limit_qty', 'is', null), eb('claimed_qty', '<', eb.ref('limit_qty'))]))
-        .executeTakeFirst();
-      if (claimed.numUpdatedRows === 0n) throw conflict('reward_sold_out', 'This reward is sold out');
+      await claimRewardUnit(trx, reward.id);
     }
     try {
       return await trx
@@ -130,29 +126,39 @@ type Placement = 'hold' | 'save' | 'charge';
  * The one Stripe request a pledge's placement makes, built only from the pledge row, so placement and the sweep
  * send byte-for-byte the same request under the same key (Stripe replays it rather than charging twice).
  */
-async function askStripe(database: AppDatabase, stripe: Stripe, campaign: Campaign, pledge: Pledge, customerId: string): Promise<PlacedPledge> {
+async function askStripe(database: AppDatabase, stripe: Stripe, campaign: Campaign, pledge: Pledge, customerId: string, options: { lookUpFirst?: boolean } = {}): Promise<PlacedPledge> {
   const metadata = { pledge_id: pledge.id, campaign_id: campaign.id };
   const key = { idempotencyKey: stripeKeys.pledgeAuthorize(pledge.id) };
+  // Never looked up once the key may have expired: a second SetupIntent saves the card again and moves no money.
   if (pledge.placement === 'save') {
     const setup = await stripe.setupIntents.create({ customer: customerId, payment_method: pledge.payment_method_id!, confirm: true, usage: 'off_session', metadata }, key);
     if (setup.status === 'requires_action') return awaitingAction(database, pledge, { setup_intent_id: setup.id }, setup.client_secret!);
     return { pledge: await settlePlacement(database, campaign, pledge, { status: 'authorized', setup_intent_id: setup.id, payment_method_id: setup.payment_method as string }) };
   }
-  const intent = await stripe.paymentIntents.create(
-    {
-      amount: pledge.amount,
-      currency: campaign.currency.toLowerCase(),
-      customer: customerId,
-      payment_method: pledge.payment_method_id!,
-      confirm: true,
-      setup_future_usage: 'off_session',
-      capture_method: pledge.placement === 'hold' ? 'manual' : 'automatic',
-      transfer_group: campaign.id,
-      metadata,
-      expand: ['latest_charge.balance_transaction'],
-    },
-    key,
-  );
+  const found = options.lookUpFirst ? await findPlacementIntent(stripe, customerId, pledge.id) : undefined;
+  const intent =
+    found ??
+    (await stripe.paymentIntents.create(
+      {
+        amount: pledge.amount,
+        currency: campaign.currency.toLowerCase(),
+        customer: customerId,
+        payment_method: pledge.payment_method_id!,
+        confirm: true,
+        setup_future_usage: 'off_session',
+        capture_method: pledge.placement === 'hold' ? 'manual' : 'automatic',
+        transfer_group: campaign.id,
+        metadata,
+        expand: ['latest_charge.balance_transaction'],
+      },
+      key,
+    ));
+  if (intent.status === 'requires_payment_method' || intent.status === 'canceled') {
+    // Only an intent found again can be here (a new one that is declined throws): it was declined back then.
+    const declined = intent.last_payment_error;
+    await failPlacement(database, pledge, { code: declined?.code ?? 'card_declined', ...(declined?.decline_code ? { decline_code: declined.decline_code } : {}), message: declined?.message ?? 'The card was declined' });
+    return { pledge: await currentPledge(database, pledge.id) };
+  }
   if (intent.status === 'requires_action') return awaitingAction(database, pledge, { payment_intent_id: intent.id }, intent.client_secret!);
   if (intent.status === 'succeeded') {
     const charge = intent.latest_charge as Stripe.Charge;
@@ -164,8 +170,8 @@ async function askStripe(database: AppDatabase, stripe: Stripe, campaign: Campai
         pledge,
         { status: 'captured', payment_intent_id: intent.id, payment_method_id: intent.payment_method as string, amount_captured: pledge.amount, processing_fee: balance.fee, captured_at: new Date() },
         [
-          { kind: 'capture', amount: pledge.amount, stripeObjectId: charge.id },
-          { kind: 'processing_fee', amount: balance.fee, stripeObjectId: balance.id },
+          { kind: 'capture', amount: pledge.amount, stripeObjectId: charge.id, availableOn: fundsAvailableOn(balance) },
+          { kind: 'processing_fee', amount: balance.fee, stripeObjectId: balance.id, availableOn: fundsAvailableOn(balance) },
         ],
       ),
     };
@@ -181,9 +187,26 @@ async function askStripe(database: AppDatabase, stripe: Stripe, campaign: Campai
 }
 
 /**
+ * The placement's PaymentIntent if Stripe has one, found by its metadata (a change's carries a `revision`, a
+ * settlement charge's an `attempt`). Listing by customer is strongly consistent (search is not), and a backer has
+ * few PaymentIntents.
+ */
+async function findPlacementIntent(stripe: Stripe, customerId: string, pledgeId: string): Promise<Stripe.PaymentIntent | undefined> {
+  for await (const intent of stripe.paymentIntents.list({ customer: customerId, limit: 100 })) {
+    if (intent.metadata.pledge_id === pledgeId && intent.metadata.revision === undefined && intent.metadata.attempt === undefined) return retrieveWithCharge(stripe, intent.id);
+  }
+  return undefined;
+}
+
+/** Stripe keeps an idempotency key for 24 h: a placement older than this is looked up before it is asked again. */
+const KEY_LOOKUP_AGE_MS = 23 * 3_600_000;
+
+/**
  * Pledges left `pending` (a crash, or Stripe unreachable, between the row and Stripe's answer) are resolved by
- * asking Stripe again with the same request and key: Stripe replays what it did, or does it now. Card errors fail
- * the pledge and free its reward unit. Returns how many pledges it settled.
+ * asking Stripe again with the same request and key: Stripe replays what it did, or does it now. Past the key's
+ * lifetime Stripe would do it again, so an older placement's PaymentIntent is looked up by its metadata first.
+ * Card errors fail the pledge and free its reward unit. Cancelled pledges whose holds Stripe did not hear released
+ * are released too. Returns how many pledges it settled or released.
  */
 export async function resolvePendingPledges(deps: { database: AppDatabase; stripe: Stripe }, options: { olderThanMs: number; limit?: number }): Promise<number> {
   const { database, stripe } = deps;
@@ -203,7 +226,7 @@ export async function resolvePendingPledges(deps: { database: AppDatabase; strip
     try {
       // The customer too is asked for again: placement may have made it on Stripe and then lost the database.
       const customerId = await ensureCustomer(database, stripe, backer);
-      await askStripe(database, stripe, campaign, pledge, customerId);
+      await askStripe(database, stripe, campaign, pledge, customerId, { lookUpFirst: Date.now() - pledge.created_at.getTime() > KEY_LOOKUP_AGE_MS });
       resolved++;
     } catch (error) {
       if (error instanceof Stripe.errors.StripeCardError || error instanceof Stripe.errors.StripeInvalidRequestError) {
@@ -213,7 +236,7 @@ export async function resolvePendingPledges(deps: { database: AppDatabase; strip
       // Stripe or Postgres still unreachable: try again on the next sweep.
     }
   }
-  return resolved;
+  return resolved + (await releaseCancelledHolds(deps, options));
 }
 
 /** Pledges still waiting to learn how the backer's 3-D Secure challenge (or the placement request) turned out. */
@@ -243,6 +266,8 @@ export async function syncAuthentication(
     ? db.selectFrom('pledges').selectAll().where('setup_intent_id', '=', intent.setupIntentId)
     : db.selectFrom('pledges').selectAll().where('payment_intent_id', '=', intent.paymentIntentId)
   ).executeTakeFirst();
+  // No pledge's hold: perhaps a change of amount waiting for the backer's 3-D Secure.
+  if (!pledge && 'paymentIntentId' in intent) return completePendingChange(deps, intent.paymentIntentId);
   if (!pledge || !isAwaitingAuthentication(pledge.status)) return;
   const campaign = await db.selectFrom('campaigns').selectAll().where('id', '=', pledge.campaign_id).executeTakeFirstOrThrow();
   // Two deliveries at once both find the pledge waiting; settlePlacement's guarded update lets one of them settle it.
@@ -267,8 +292,8 @@ export async function syncAuthentication(
       return settle(
         { status: 'captured', payment_method_id: payment.payment_method as string, amount_captured: payment.amount_received, processing_fee: balance.fee, captured_at: new Date() },
         [
-          { kind: 'capture', amount: payment.amount_received, stripeObjectId: charge.id },
-          { kind: 'processing_fee', amount: balance.fee, stripeObjectId: balance.id },
+          { kind: 'capture', amount: payment.amount_received, stripeObjectId: charge.id, availableOn: fundsAvailableOn(balance) },
+          { kind: 'processing_fee', amount: balance.fee, stripeObjectId: balance.id, availableOn: fundsAvailableOn(balance) },
         ],
       );
     }
@@ -338,7 +363,7 @@ async function settlePlacement(
   campaign: Campaign,
   pledge: Pledge,
   changes: Record<string, unknown>,
-  movements: Array<{ kind: 'capture' | 'processing_fee'; amount: number; stripeObjectId: string }> = [],
+  movements: Array<{ kind: 'capture' | 'processing_fee'; amount: number; stripeObjectId: string; availableOn: Date }> = [],
 ): Promise<Pledge> {
   return database.transaction(async (trx) => {
     // Locking the stretch goals first serialises concurrent placements of one campaign here, so each sees the
@@ -395,8 +420,6 @@ async function failPlacement(
       .where('id', '=', pledge.id)
       .where('status', 'in', from)
       .executeTakeFirst();
-    if (failed.numUpdatedRows > 0n && pledge.reward_id) {
-      await trx.updateTable('rewards').set({ claimed_qty: sql`claimed_qty - 1` }).where('id', '=', pledge.reward_id).execute();
-    }
+    if (failed.numUpdatedRows > 0n && pledge.reward_id) await releaseRewardUnit(trx, pledge.reward_id);
   });
 }

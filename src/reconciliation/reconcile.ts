@@ -39,7 +39,11 @@ export async function reconcileCampaign(db: Db, campaignId: string, stripe?: Str
   const refunds = await db
     .selectFrom('refunds')
     .innerJoin('pledges', 'pledges.id', 'refunds.pledge_id')
-    .select([sql<number>`coalesce(sum(refunds.amount), 0)`.as('refunded'), sql<number>`coalesce(sum(refunds.transfer_reversal_amount), 0)`.as('reversed')])
+    .select([
+      sql<number>`coalesce(sum(refunds.amount), 0)`.as('refunded'),
+      // A reversal still pending (Stripe down) is owed by the creator but not yet moved: the ledger has no entry for it.
+      sql<number>`coalesce(sum(refunds.transfer_reversal_amount) filter (where refunds.reversal_status = 'succeeded'), 0)`.as('reversed'),
+    ])
     .where('pledges.campaign_id', '=', campaignId)
     .where('refunds.status', '=', 'succeeded')
     .executeTakeFirstOrThrow();

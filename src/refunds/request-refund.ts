@@ -16,12 +16,19 @@ export interface RefundRequest {
   amount?: number;
   reason: string;
   requestedBy: string;
+  /** The request's Idempotency-Key, per staff member: the same request again finds its refund rather than adding one. */
+  requestKey?: string;
 }
 
 export async function requestRefund(database: AppDatabase, request: RefundRequest): Promise<{ refund: Refund; campaignId: string }> {
   return database.transaction(async (trx) => {
     const pledge = await trx.selectFrom('pledges').selectAll().where('id', '=', request.pledgeId).forUpdate().executeTakeFirst();
     if (!pledge) throw notFound('Pledge');
+    if (request.requestKey) {
+      const earlier = await trx.selectFrom('refunds').selectAll().where('request_key', '=', request.requestKey).executeTakeFirst();
+      if (earlier?.pledge_id === pledge.id) return { refund: earlier, campaignId: pledge.campaign_id };
+      if (earlier) throw unprocessable('idempotency_key_reused', 'This Idempotency-Key was used to refund another pledge');
+    }
     if (pledge.status !== 'captured') throw conflict('pledge_not_refundable', `Only collected pledges can be refunded; this one is ${pledge.status}`);
     const pending = await trx
       .selectFrom('refunds')
@@ -47,6 +54,7 @@ export async function requestRefund(database: AppDatabase, request: RefundReques
         reason: request.reason,
         requested_by: request.requestedBy,
         idempotency_key: stripeKeys.refund(id),
+        request_key: request.requestKey ?? null,
       })
       .returningAll()
       .executeTakeFirstOrThrow();

@@ -1,8 +1,6 @@
 import { type CampaignSettings } from '../../workflows/messages';
 import { type Config } from '../config';
 
-const DAY = 24 * 60 * 60 * 1000;
-
 /** The rules a campaign is published under, taken from configuration once and kept by its workflow. */
 export function campaignSettings(config: Config): CampaignSettings {
   return {
@@ -12,7 +10,8 @@ export function campaignSettings(config: Config): CampaignSettings {
     settlementWindowSize: config.temporal.settlementWindowSize,
     settlementPageSize: config.temporal.settlementPageSize,
     stripeTaskQueue: config.temporal.stripeTaskQueue,
-    onboardingReminderIntervalMs: 3 * DAY,
-    fundsRetryIntervalMs: DAY,
+    onboardingReminderIntervalMs: config.campaigns.onboardingReminderIntervalMs,
+    fundsRetryIntervalMs: config.campaigns.fundsRetryIntervalMs,
+    stuckRetryIntervalMs: config.campaigns.stuckRetryIntervalMs,
   };
 }

@@ -16,7 +16,12 @@ runCli(async () => {
   installRuntimeLogger(config.logLevel);
   const database = new AppDatabase({ connectionString: config.database.url, poolSize: config.database.poolSize, applicationName: 'crowdfund-worker' });
   const mailer = createMailer(config.mail);
-  const stripe = createStripeClient({ secretKey: config.stripe.secretKey, ...(config.stripe.apiBase ? { apiBase: config.stripe.apiBase } : {}) });
+  const stripe = createStripeClient({
+    secretKey: config.stripe.secretKey,
+    ...(config.stripe.apiBase ? { apiBase: config.stripe.apiBase } : {}),
+    // Every Stripe request of this process is paced; the Stripe task queue's activity rate bounds all workers.
+    requestsPerSecond: config.temporal.stripeRequestsPerSecond,
+  });
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const temporal = await connectTemporalClient(config.temporal.address, config.temporal.namespace);
   try {

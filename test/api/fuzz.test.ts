@@ -702,7 +702,7 @@ describe('the 5xx the fuzz found, each a 400 naming the field now', () => {
     ['a reward', 'description', (w) => request(app()).post(`/api/campaigns/${w.hybridDraft}/rewards`).set(w.member.headers).send({ title: 'Pin', description: '\u0000', minPledge: '5.00' })],
     ['a stretch goal', 'title', (w) => request(app()).post(`/api/campaigns/${w.hybridDraft}/stretch-goals`).set(w.member.headers).send({ title: 'Gold\u0000', targetAmount: '5000.00' })],
     ['a cancellation', 'reason', (w) => request(app()).post(`/api/campaigns/${w.activeCampaign}/cancel`).set(w.member.headers).send({ reason: 'Supplier\u0000' })],
-    ['a refund', 'reason', (w) => request(app()).post(`/api/support/pledges/${w.capturedPledge}/refunds`).set(w.staff.support.headers).send({ reason: 'Damaged\u0000' })],
+    ['a refund', 'reason', (w) => request(app()).post(`/api/support/pledges/${w.capturedPledge}/refunds`).set(w.staff.support.headers).set('Idempotency-Key', randomUUID()).send({ reason: 'Damaged\u0000' })],
     ['a campaign looked up by slug', 'idOrSlug', () => request(app()).get('/api/campaigns/%00')],
   ];
   it.each(withNul)('a NUL character in %s (%s)', async (_what, field, send) => {

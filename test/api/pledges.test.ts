@@ -215,7 +215,7 @@ describe('cancelling and listing pledges', () => {
     const backer = await user();
     const placed = await pledge(c.id, backer.auth, { amount: '25.00', paymentMethodId: 'pm_card_visa' }).expect(201);
     await api.context.database.db.updateTable('campaigns').set({ status: 'settling' }).where('id', '=', c.id).execute();
-    expect((await request(api.app).delete(`/api/pledges/${placed.body.id}`).set(backer.auth).expect(409)).body.error.code).toBe('campaign_closed');
+    expect((await request(api.app).delete(`/api/pledges/${placed.body.id}`).set(backer.auth).expect(409)).body.error.code).toBe('pledging_closed');
     await request(api.app).delete(`/api/pledges/${randomUUID()}`).set(backer.auth).expect(404);
     await request(api.app).delete('/api/pledges/not-a-uuid').set(backer.auth).expect(400);
     await request(api.app).get('/api/me/pledges').expect(401);
@@ -333,7 +333,7 @@ describe('changing a pledge', () => {
     const c = await campaign();
     const held = await pledge(c.id, backer.auth, { amount: '25.00', paymentMethodId: 'pm_card_visa' }).expect(201);
     await api.context.database.db.updateTable('campaigns').set({ status: 'settling' }).where('id', '=', c.id).execute();
-    expect((await request(api.app).patch(`/api/pledges/${held.body.id}`).set(backer.auth).send({ amount: '30.00' }).expect(409)).body.error.code).toBe('campaign_closed');
+    expect((await request(api.app).patch(`/api/pledges/${held.body.id}`).set(backer.auth).send({ amount: '30.00' }).expect(409)).body.error.code).toBe('pledging_closed');
   });
 });
 

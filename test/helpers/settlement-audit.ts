@@ -5,7 +5,6 @@
  */
 import type Stripe from 'stripe';
 import { type Db } from '../../db/database';
-import { computePayout } from '../../src/rules/payout';
 import { type LoggedRequest, type RunningStripeStandin } from '../../src/standins/stripe/server';
 
 export interface PledgeAudit {
@@ -106,7 +105,7 @@ export async function auditPayout(db: Db, standin: RunningStripeStandin, campaig
   const entries = await db.selectFrom('ledger_entries').select(['amount']).where('campaign_id', '=', campaignId).where('kind', '=', 'transfer').execute();
   return {
     transfers: [...standin.state.transfers.values()].filter((transfer) => transfer.transfer_group === campaignId),
-    appliedTransferRequests: standin.requests.filter((r) => applied(r) && r.path === '/v1/transfers' && r.idempotencyKey === `payout-${campaignId}`).length,
+    appliedTransferRequests: standin.requests.filter((r) => applied(r) && r.path === '/v1/transfers' && r.idempotencyKey?.startsWith(`payout-${campaignId}-v`)).length,
     ledgerTransfers: entries.length,
     ledgerTransferred: entries.reduce((sum, entry) => sum + entry.amount, 0),
   };
@@ -115,9 +114,16 @@ export async function auditPayout(db: Db, standin: RunningStripeStandin, campaig
 /** Stripe's fee on a card charge in the stand-in (2.9% + 30), rounded as Stripe rounds it. */
 export const standinFee = (amount: number) => Math.round((amount * 290) / 10_000) + 30;
 
-/** What a funded campaign of pledges of these amounts collects, pays in fees and pays out: worked out apart from the platform. */
-export function expectedSettlement(amounts: number[], platformFeeBps = 600) {
+/** The platform's commission written out: basis points of the net collected, rounded half up once, on the total. */
+export const expectedCommission = (netCollected: number, platformFeeBps = 600) => Math.floor((netCollected * platformFeeBps + 5_000) / 10_000);
+
+/**
+ * What a funded campaign of pledges of these amounts collects, pays in fees and pays out: worked out from the pricing
+ * rule and the commission rule apart from the platform's own payout arithmetic (`computePayout`), which it checks.
+ */
+export function expectedSettlement(amounts: number[], platformFeeBps = 600, refunded = 0) {
   const captured = amounts.reduce((sum, amount) => sum + amount, 0);
   const fees = amounts.reduce((sum, amount) => sum + standinFee(amount), 0);
-  return { captured, fees, payout: computePayout({ captured, refunded: 0, processingFees: fees, platformFeeBps }) };
+  const commission = expectedCommission(captured - refunded, platformFeeBps);
+  return { captured, fees, commission, transfer: captured - refunded - commission - fees };
 }

@@ -88,6 +88,8 @@ test('a refused delivery stays queued with its error, and is sent on a later rou
     expect(failed).toMatchObject({ sent_at: null, attempts: 1 });
     expect(failed.last_error).toMatch(/mailbox unavailable/);
     reject = false;
+    // A later round: the message's back-off (test/notifications/outbox-failures.test.ts) has run out.
+    await db.updateTable('notifications').set({ next_attempt_at: new Date() }).where('id', '=', failed.id).execute();
     expect(await deliverNotifications({ limit: 10 })).toBe(1);
   } finally {
     mailer.close();

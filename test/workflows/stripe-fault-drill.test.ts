@@ -76,7 +76,7 @@ test('Stripe failing at random in every way while pledges settle and the creator
       { kind: 'latency', latencyMs: TIMEOUT_LATENCY_MS, idempotencyKey: key(lapsing[0]!, 'charge-'), count: 1 },
       { kind: 'lost', idempotencyKey: key(lapsing[1]!, 'charge-'), count: CLIENT_TRIES },
       { kind: 'lost', idempotencyKey: key(released[0]!, 'release-'), count: CLIENT_TRIES },
-      { kind: 'lost', idempotencyKey: `^payout-${funded.id}$`, count: CLIENT_TRIES },
+      { kind: 'lost', idempotencyKey: `^payout-${funded.id}-v1$`, count: CLIENT_TRIES },
     ];
     for (const fault of [...aimed, ...randomFaults]) await p.testStripe.injectFault(fault);
     // Both campaigns to the end: settlement at the deadline, the payout after its delay, the refund window.
@@ -139,7 +139,7 @@ test('Stripe failing at random in every way while pledges settle and the creator
 
 test('a charge whose every answer was lost is found again when the activity comes back after Stripe forgot its key', async () => {
   const creator = await createUser(p, { connect: 'onboarded' });
-  const campaign = await createCampaign(p, creator, { model: 'aon', goal: 1_000, durationMs: days(10) });
+  const campaign = await createCampaign(p, creator, { model: 'aon', goal: 1_000, durationMs: days(10), status: 'active' });
   const { pledge } = await placePledge(p, campaign, { amount: 4_321, style: 'saved_card' });
   const settle = createPledgeSettlementActivities({ database: p.testDb.database, stripe: p.stripe, config: p.config, mailer: { send: async () => undefined, close: () => undefined } });
 

@@ -59,8 +59,18 @@ export function pledgeRoutes(context: ApiContext): Router {
     const user = requireUser(res);
     const { id } = pledgeIdParams.parse(req.params);
     const body = changePledgeBody.parse(req.body);
-    const pledge = await changePledge({ database: context.database, stripe: requireStripe(context) }, id, user.id, body);
-    res.json({ id: pledge.id, status: pledge.status, amount: fromMinorUnits(pledge.amount, pledge.currency), currency: pledge.currency, reward: pledge.reward_id });
+    const { pledge, nextAction } = await changePledge({ database: context.database, stripe: requireStripe(context) }, id, user.id, body);
+    // A change that needs 3-D Secure: the pledge stays as it was until the backer completes it, as on placement.
+    const pendingChange = pledge.pending_amount === null ? {} : { pendingChange: { amount: fromMinorUnits(pledge.pending_amount, pledge.currency), reward: pledge.pending_reward_id } };
+    res.json({
+      id: pledge.id,
+      status: pledge.status,
+      amount: fromMinorUnits(pledge.amount, pledge.currency),
+      currency: pledge.currency,
+      reward: pledge.reward_id,
+      ...pendingChange,
+      ...(nextAction ? { nextAction } : {}),
+    });
   });
 
   router.delete('/:id', async (req, res) => {

@@ -1,0 +1,33 @@
+/**
+ * A refund Stripe has made, booked against its pledge: the ledger's `refund` entry and the pledge's refunded amount
+ * (the pledge becomes `refunded` once all it collected has gone back). Called inside the transaction that claims the
+ * refund row, so a retry that finds the row claimed books nothing twice; the platform's own refunds and refunds made
+ * in Stripe's dashboard both go through here.
+ */
+import { sql } from 'kysely';
+import { type Tx } from '../../db/database';
+import { recordLedgerEntries } from '../ledger/ledger';
+
+export interface MadeRefund {
+  campaignId: string;
+  pledgeId: string;
+  currency: string;
+  amount: number;
+  stripeRefundId: string;
+}
+
+export async function recordRefundOnPledge(trx: Tx, refund: MadeRefund): Promise<void> {
+  await recordLedgerEntries(trx, [
+    { campaignId: refund.campaignId, pledgeId: refund.pledgeId, kind: 'refund', amount: refund.amount, currency: refund.currency, stripeObjectId: refund.stripeRefundId },
+  ]);
+  await trx
+    .updateTable('pledges')
+    .set({
+      amount_refunded: sql`amount_refunded + ${refund.amount}`,
+      status: sql`case when amount_refunded + ${refund.amount} >= amount_captured then 'refunded' else status end`,
+      refunded_at: new Date(),
+      updated_at: new Date(),
+    })
+    .where('id', '=', refund.pledgeId)
+    .execute();
+}
