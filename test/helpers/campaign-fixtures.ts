@@ -1,16 +1,17 @@
 /**
- * Campaigns, creators and pledges for workflow tests, made as the product makes them: users in Postgres, Stripe
- * customers, Connect accounts onboarded through their account link, and pledges placed with the same Stripe calls
- * (a manual-capture hold, a card saved by a SetupIntent for an off-session charge, or an immediate charge for
- * keep-it-all) and the same idempotency keys.
+ * Campaigns, creators and pledges for workflow tests, made as the product makes them: users in Postgres, Connect
+ * accounts onboarded through their account link, and pledges placed by the production placement code (a
+ * manual-capture hold, a card saved by a SetupIntent for an off-session charge, or an immediate charge for
+ * keep-it-all).
  */
 import request from 'supertest';
 import { randomUUID } from 'node:crypto';
 import { type FinancingModel } from '../../db/schema';
 import { issueToken } from '../../src/auth/tokens';
-import { recordLedgerEntries } from '../../src/ledger/ledger';
-import { stripeKeys } from '../../src/payments/idempotency-keys';
-import type Stripe from 'stripe';
+import { createCampaignActivities } from '../../activities/campaigns';
+import { type ActivityDeps } from '../../activities/deps';
+import { fromMinorUnits } from '../../src/money';
+import { placePledge as placeProductionPledge } from '../../src/pledges/place-pledge';
 import { type TestPlatform } from './platform';
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -60,6 +61,8 @@ export interface CampaignOptions {
   durationMs: number;
   currency?: string;
   refundTerms?: string;
+  /** `active`: taking pledges without a workflow (tests of activities alone); by default a draft to publish. */
+  status?: 'draft' | 'active';
 }
 
 export async function createCampaign(p: TestPlatform, creator: TestUser, options: CampaignOptions) {
@@ -76,6 +79,7 @@ export async function createCampaign(p: TestPlatform, creator: TestUser, options
       starts_at: startsAt,
       ends_at: new Date(startsAt.getTime() + options.durationMs),
       refund_terms: options.model === 'kia' ? (options.refundTerms ?? 'Full refund if the campaign is cancelled') : null,
+      status: options.status ?? 'draft',
     })
     .returningAll()
     .executeTakeFirstOrThrow();
@@ -83,7 +87,13 @@ export async function createCampaign(p: TestPlatform, creator: TestUser, options
 
 type PledgeStyle = 'hold' | 'saved_card' | 'charge';
 
-/** Places a pledge the way the pledge API does for the campaign's model: hold, saved card, or immediate charge. */
+/**
+ * Places a pledge through the production placement code (src/pledges/place-pledge.ts), as the pledge API does.
+ * The style picks what placement would choose anyway: keep-it-all charges; a hold or a saved card is chosen by
+ * the deadline against the hold window, so the hold window is set to make that choice for this one placement.
+ * A campaign whose start has come is marked active first, as its workflow does at the start (the workers may not
+ * be running when a test places its pledges).
+ */
 export async function placePledge(
   p: TestPlatform,
   campaign: { id: string; currency: string },
@@ -91,61 +101,24 @@ export async function placePledge(
 ) {
   const db = p.testDb.database.db;
   const backer = options.backer ?? (await createUser(p));
-  const customer = await p.stripe.customers.create({ email: backer.email, metadata: { user_id: backer.id } }, { idempotencyKey: stripeKeys.customer(backer.id) });
-  await db.updateTable('users').set({ stripe_customer_id: customer.id }).where('id', '=', backer.id).execute();
-  const pledge = await db
-    .insertInto('pledges')
-    .values({ campaign_id: campaign.id, backer_id: backer.id, amount: options.amount, currency: campaign.currency, reward_id: options.rewardId ?? null })
-    .returningAll()
-    .executeTakeFirstOrThrow();
-  const card = options.card ?? 'pm_card_visa';
-  const currency = campaign.currency.toLowerCase();
-  const key = { idempotencyKey: stripeKeys.pledgeAuthorize(pledge.id) };
-  if (options.style === 'saved_card') {
-    const setup = await p.stripe.setupIntents.create({ customer: customer.id, payment_method: card, confirm: true, usage: 'off_session', metadata: { pledge_id: pledge.id } }, key);
-    await db
-      .updateTable('pledges')
-      .set({ status: 'authorized', setup_intent_id: setup.id, payment_method_id: setup.payment_method as string, authorized_at: new Date() })
-      .where('id', '=', pledge.id)
-      .execute();
-  } else {
-    const intent = await p.stripe.paymentIntents.create(
-      {
-        amount: options.amount,
-        currency,
-        customer: customer.id,
-        payment_method: card,
-        confirm: true,
-        setup_future_usage: 'off_session',
-        capture_method: options.style === 'hold' ? 'manual' : 'automatic',
-        metadata: { pledge_id: pledge.id, campaign_id: campaign.id },
-        expand: ['latest_charge.balance_transaction'],
-      },
-      key,
-    );
-    if (options.style === 'hold') {
-      await db
-        .updateTable('pledges')
-        .set({ status: 'authorized', payment_intent_id: intent.id, payment_method_id: intent.payment_method as string, authorized_at: new Date() })
-        .where('id', '=', pledge.id)
-        .execute();
-    } else {
-      const charge = intent.latest_charge as Stripe.Charge;
-      const balance = charge.balance_transaction as Stripe.BalanceTransaction;
-      await p.testDb.database.transaction(async (trx) => {
-        await trx
-          .updateTable('pledges')
-          .set({ status: 'captured', payment_intent_id: intent.id, payment_method_id: intent.payment_method as string, amount_captured: options.amount, processing_fee: balance.fee, captured_at: new Date() })
-          .where('id', '=', pledge.id)
-          .execute();
-        await recordLedgerEntries(trx, [
-          { campaignId: campaign.id, pledgeId: pledge.id, kind: 'capture', amount: options.amount, currency: campaign.currency, stripeObjectId: charge.id },
-          { campaignId: campaign.id, pledgeId: pledge.id, kind: 'processing_fee', amount: balance.fee, currency: campaign.currency, stripeObjectId: balance.id },
-        ]);
-      });
-    }
-  }
-  return { pledge: await db.selectFrom('pledges').selectAll().where('id', '=', pledge.id).executeTakeFirstOrThrow(), backer };
+  const row = await campaignRow(p, campaign.id);
+  if ((options.style === 'charge') !== (row.model === 'kia')) throw new Error(`a ${row.model} campaign does not take '${options.style}' pledges`);
+  if (row.status === 'scheduled') await createCampaignActivities({ database: p.testDb.database } as ActivityDeps).markCampaignActive(campaign.id);
+  const holdWindowMs = options.style === 'hold' ? Number.MAX_SAFE_INTEGER : 0;
+  const config = { ...p.config, campaigns: { ...p.config.campaigns, holdWindowMs } };
+  const placed = await placeProductionPledge(
+    { database: p.testDb.database, stripe: p.stripe, config },
+    {
+      campaignId: campaign.id,
+      backer: await db.selectFrom('users').selectAll().where('id', '=', backer.id).executeTakeFirstOrThrow(),
+      amount: fromMinorUnits(options.amount, campaign.currency),
+      paymentMethodId: options.card ?? 'pm_card_visa',
+      ...(options.rewardId ? { rewardId: options.rewardId } : {}),
+    },
+  );
+  const expected = options.style === 'charge' ? 'captured' : 'authorized';
+  if (placed.pledge.status !== expected) throw new Error(`pledge placed ${placed.pledge.status}, not ${expected}`);
+  return { pledge: placed.pledge, backer };
 }
 
 export async function pledgeRow(p: TestPlatform, pledgeId: string) {

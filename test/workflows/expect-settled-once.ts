@@ -17,13 +17,13 @@ export async function expectSettledOnce(
   pledges: { held: Pledge[]; charged: Pledge[] },
 ): Promise<void> {
   const all = [...pledges.held, ...pledges.charged];
-  const { captured, fees, payout } = expectedSettlement(all.map((pledge) => pledge.amount));
+  const { captured, fees, commission, transfer } = expectedSettlement(all.map((pledge) => pledge.amount));
   expect(state).toMatchObject({
     outcome: 'funded',
     phase: 'done',
     totals: { captured },
     pledges: { captured: all.length, errored: 0, stuck: 0, dropped: 0, inFlight: 0 },
-    payout: { state: 'paid', amount: payout.transfer },
+    payout: { state: 'paid', amount: transfer },
   });
 
   const db = p.testDb.database.db;
@@ -35,11 +35,11 @@ export async function expectSettledOnce(
   for (const pledge of pledges.charged) expect(byId.get(pledge.id)).toMatchObject({ appliedCaptures: 0, appliedCharges: 1 });
 
   const paid = await auditPayout(db, p.testStripe.standin, campaignId);
-  expect(paid.transfers.map((transfer) => transfer.amount)).toEqual([payout.transfer]);
-  expect(paid).toMatchObject({ appliedTransferRequests: 1, ledgerTransfers: 1, ledgerTransferred: payout.transfer });
+  expect(paid.transfers.map((transfer) => transfer.amount)).toEqual([transfer]);
+  expect(paid).toMatchObject({ appliedTransferRequests: 1, ledgerTransfers: 1, ledgerTransferred: transfer });
 
   const report = await reconcileCampaign(db, campaignId, p.stripe);
   expect(report.checks.filter((check) => !check.ok)).toEqual([]);
   expect(report.balanced).toBe(true);
-  expect(report.breakdown).toEqual({ netCollected: captured, transferred: payout.transfer, commission: payout.platformFee, processingFees: fees, held: 0 });
+  expect(report.breakdown).toEqual({ netCollected: captured, transferred: transfer, commission, processingFees: fees, held: 0 });
 }

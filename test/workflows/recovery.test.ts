@@ -8,6 +8,7 @@ import { reconcileCampaign } from '../../src/reconciliation/reconcile';
 import { campaignStateQuery, pledgeSettlementStateQuery, pledgeSettlementWorkflowId } from '../../workflows/messages';
 import { completeOnboarding, createCampaign, createUser, days, placePledge, pledgeRow, publishCampaign, type TestUser } from '../helpers/campaign-fixtures';
 import { createTestPlatform, type TestPlatform } from '../helpers/platform';
+import { expectHistoriesReplay } from './replay-histories';
 
 let p: TestPlatform;
 let support: TestUser;
@@ -57,7 +58,7 @@ test('a failed charge not fixed within the grace window is dropped and its rewar
   const campaign = await createCampaign(p, creator, { model: 'aon', goal: 1_000, durationMs: days(30) });
   const reward = await p.testDb.database.db
     .insertInto('rewards')
-    .values({ campaign_id: campaign.id, title: 'Print', min_pledge: 1_000, limit_qty: 5, claimed_qty: 2 })
+    .values({ campaign_id: campaign.id, title: 'Print', min_pledge: 1_000, limit_qty: 5 })
     .returningAll()
     .executeTakeFirstOrThrow();
   const state = await p.runWorkers(async () => {
@@ -108,9 +109,9 @@ test('support refunds before the payout (smaller payout) and after it (the creat
     await p.env.sleep(days(6));
 
     await request(p.app).post(`/api/support/pledges/${first.pledge.id}/refunds`).set(first.backer.auth).send({ reason: 'not support' }).expect(403);
-    await request(p.app).post(`/api/support/pledges/${first.pledge.id}/refunds`).set(support.auth).send({ amount: '1000.00', reason: 'too much' }).expect(422);
-    await request(p.app).post(`/api/support/pledges/${first.pledge.id}/refunds`).set(support.auth).send({ amount: '12.345', reason: 'bad amount' }).expect(400);
-    const before = await request(p.app).post(`/api/support/pledges/${first.pledge.id}/refunds`).set(support.auth).send({ amount: '25.00', reason: 'item damaged' }).expect(202);
+    await request(p.app).post(`/api/support/pledges/${first.pledge.id}/refunds`).set(support.auth).set('Idempotency-Key', 'first-too-much').send({ amount: '1000.00', reason: 'too much' }).expect(422);
+    await request(p.app).post(`/api/support/pledges/${first.pledge.id}/refunds`).set(support.auth).set('Idempotency-Key', 'first-bad-amount').send({ amount: '12.345', reason: 'bad amount' }).expect(400);
+    const before = await request(p.app).post(`/api/support/pledges/${first.pledge.id}/refunds`).set(support.auth).set('Idempotency-Key', 'first-damaged').send({ amount: '25.00', reason: 'item damaged' }).expect(202);
     expect(before.body).toMatchObject({ status: 'requested', refundId: expect.any(String) });
     await p.env.sleep(days(15));
     const paid = await handle.query(campaignStateQuery);
@@ -119,7 +120,7 @@ test('support refunds before the payout (smaller payout) and after it (the creat
     const refund = await p.testDb.database.db.selectFrom('refunds').selectAll().where('id', '=', before.body.refundId as string).executeTakeFirstOrThrow();
     expect(refund).toMatchObject({ status: 'succeeded', transfer_reversal_amount: 0 });
 
-    const after = await request(p.app).post(`/api/support/pledges/${second.pledge.id}/refunds`).set(support.auth).send({ reason: 'changed mind' }).expect(202);
+    const after = await request(p.app).post(`/api/support/pledges/${second.pledge.id}/refunds`).set(support.auth).set('Idempotency-Key', 'second-changed-mind').send({ reason: 'changed mind' }).expect(202);
     await p.env.sleep(days(1));
     const reversed = await p.testDb.database.db.selectFrom('refunds').selectAll().where('id', '=', after.body.refundId as string).executeTakeFirstOrThrow();
     expect(reversed).toMatchObject({ status: 'succeeded', amount: 20_000 });
@@ -128,12 +129,17 @@ test('support refunds before the payout (smaller payout) and after it (the creat
     const transfer = await p.stripe.transfers.retrieve(paid.payout!.transferId!);
     expect(transfer.amount_reversed).toBe(18_800);
     expect((await pledgeRow(p, second.pledge.id)).status).toBe('refunded');
-    await request(p.app).post(`/api/support/pledges/${second.pledge.id}/refunds`).set(support.auth).send({ reason: 'again' }).expect(409);
+    await request(p.app).post(`/api/support/pledges/${second.pledge.id}/refunds`).set(support.auth).set('Idempotency-Key', 'second-again').send({ reason: 'again' }).expect(409);
+    // A refund signalled again (ops re-sending it by hand) is carried out once and counted once.
+    await p.workflows.refund(campaign.id, after.body.refundId as string);
+    await p.env.sleep(60_000);
+    expect((await handle.query(campaignStateQuery)).totals.refunded).toBe(22_500);
+    expect((await p.stripe.refunds.list({ payment_intent: (await pledgeRow(p, second.pledge.id)).payment_intent_id! })).data).toHaveLength(1);
 
     // The refund window closes 90 days after settlement, and the workflow with it: nothing would carry out a refund.
     await p.env.sleep(days(91));
     await handle.result();
-    const late = await request(p.app).post(`/api/support/pledges/${first.pledge.id}/refunds`).set(support.auth).send({ reason: 'too late' }).expect(409);
+    const late = await request(p.app).post(`/api/support/pledges/${first.pledge.id}/refunds`).set(support.auth).set('Idempotency-Key', 'first-too-late').send({ reason: 'too late' }).expect(409);
     expect(late.body.error.code).toBe('refund_window_closed');
     const refunds = await p.testDb.database.db.selectFrom('refunds').select(['reason', 'status']).where('pledge_id', '=', first.pledge.id).orderBy('created_at').execute();
     expect(refunds).toEqual([
@@ -230,4 +236,9 @@ test('the payout waits for a creator who has not finished onboarding, reminds th
     await handle.terminate('scenario done');
   });
   await expectBalanced(campaign.id);
+});
+
+test('every history of these failure paths replays deterministically (and is stored as a fixture on request)', async () => {
+  // Errored then fixed, dropped, refunds before and after the payout, ops retries, a payout waiting for onboarding.
+  await expectHistoriesReplay(p, { maxChildren: 6 });
 });
