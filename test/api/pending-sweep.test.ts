@@ -7,12 +7,10 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import request from 'supertest';
-import { issueToken } from '../../src/auth/tokens';
 import { resolvePendingPledges } from '../../src/pledges/place-pledge';
-import { createTestApi, type TestApi } from '../helpers/api';
+import { campaignRow, createTestApi, type TestApi, tokenUser } from '../helpers/api';
 import { startTestStripe, type TestStripe } from '../helpers/stripe';
 
-const DAY = 86_400_000;
 const HOUR_S = 3600;
 
 let api: TestApi;
@@ -30,31 +28,9 @@ afterEach(() => stripe.clearFaults());
 const db = () => api.context.database.db;
 const sweep = () => resolvePendingPledges({ database: api.context.database, stripe: stripe.stripe }, { olderThanMs: 0 });
 
-async function user() {
-  const row = await db().insertInto('users').values({ email: `${randomUUID()}@example.com`, name: 'Backer', password_hash: 'x' }).returningAll().executeTakeFirstOrThrow();
-  const token = await issueToken(db(), api.context.config.auth.secret, row.id, DAY);
-  return { id: row.id, auth: { Authorization: `Bearer ${token}` } };
-}
+const user = () => tokenUser(api);
 
-async function campaign(model: 'aon' | 'kia') {
-  const creator = await user();
-  return db()
-    .insertInto('campaigns')
-    .values({
-      creator_id: creator.id,
-      title: 'Lamp',
-      slug: `lamp-${randomUUID()}`,
-      goal_amount: 100_000,
-      currency: 'USD',
-      model,
-      status: 'active',
-      starts_at: new Date(Date.now() - DAY),
-      ends_at: new Date(Date.now() + 3 * DAY),
-      refund_terms: model === 'kia' ? 'Refunds within 14 days' : null,
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
-}
+const campaign = (model: 'aon' | 'kia') => campaignRow(api, { model });
 
 const intentsOf = (pledgeId: string) => [...stripe.standin.state.paymentIntents.values()].filter((intent) => intent.metadata?.pledge_id === pledgeId);
 

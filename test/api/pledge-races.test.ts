@@ -11,10 +11,9 @@ import { createCampaignActivities } from '../../activities/campaigns';
 import { type ActivityDeps } from '../../activities/deps';
 import { createPledgeSettlementActivities } from '../../activities/pledge-settlement';
 import { errorHandler } from '../../src/api/errors';
-import { issueToken } from '../../src/auth/tokens';
 import { createLogger } from '../../src/logger';
 import { tallyPledges } from '../../src/campaigns/tally';
-import { createTestApi, type TestApi } from '../helpers/api';
+import { campaignRow, createTestApi, deliverStandinEvent, type TestApi, tokenUser } from '../helpers/api';
 import { startTestStripe, type TestStripe } from '../helpers/stripe';
 
 const DAY = 86_400_000;
@@ -36,30 +35,9 @@ afterEach(() => stripe.clearFaults());
 
 const db = () => api.context.database.db;
 
-async function user() {
-  const row = await db().insertInto('users').values({ email: `${randomUUID()}@example.com`, name: 'Backer', password_hash: 'x' }).returningAll().executeTakeFirstOrThrow();
-  const token = await issueToken(db(), api.context.config.auth.secret, row.id, DAY);
-  return { id: row.id, auth: { Authorization: `Bearer ${token}` } };
-}
+const user = () => tokenUser(api);
 
-async function campaign(options: { endsInMs?: number } = {}) {
-  const creator = await user();
-  return db()
-    .insertInto('campaigns')
-    .values({
-      creator_id: creator.id,
-      title: 'Lamp',
-      slug: `lamp-${randomUUID()}`,
-      goal_amount: 100_000,
-      currency: 'USD',
-      model: 'aon',
-      status: 'active',
-      starts_at: new Date(Date.now() - DAY),
-      ends_at: new Date(Date.now() + (options.endsInMs ?? 3 * DAY)),
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
-}
+const campaign = (options: { endsInMs?: number } = {}) => campaignRow(api, options);
 
 const reward = (campaignId: string, limit: number, claimed = 0) =>
   db().insertInto('rewards').values({ campaign_id: campaignId, title: 'Pin', min_pledge: 1_000, limit_qty: limit, claimed_qty: claimed }).returningAll().executeTakeFirstOrThrow();
@@ -73,15 +51,7 @@ async function place(campaignId: string, auth: Record<string, string>, body: Rec
 const change = (id: string, auth: Record<string, string>, body: Record<string, unknown>) => request(api.app).patch(`/api/pledges/${id}`).set(auth).send(body);
 const cancel = (id: string, auth: Record<string, string>) => request(api.app).delete(`/api/pledges/${id}`).set(auth);
 
-/** Delivers the stand-in's latest event of `type` about `objectId` to the API, signed as Stripe signs it. */
-async function deliver(type: string, objectId: string) {
-  const events = await stripe.stripe.events.list({ type, limit: 100 });
-  const event = events.data.find((e) => (e.data.object as { id: string }).id === objectId);
-  if (!event) throw new Error(`no ${type} event for ${objectId}`);
-  const payload = JSON.stringify(event);
-  const signature = stripe.stripe.webhooks.generateTestHeaderString({ payload, secret: WEBHOOK_SECRET });
-  return request(api.app).post('/api/webhooks/stripe').set('Stripe-Signature', signature).set('Content-Type', 'application/json').send(payload).expect(200);
-}
+const deliver = (type: string, objectId: string) => deliverStandinEvent(api, stripe.stripe, WEBHOOK_SECRET, type, objectId);
 
 async function until(condition: () => Promise<boolean>, what: string): Promise<void> {
   const deadline = Date.now() + 10_000;

@@ -4,9 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
-import { issueToken } from '../../src/auth/tokens';
 import { resolvePendingPledges } from '../../src/pledges/place-pledge';
-import { createTestApi, type TestApi } from '../helpers/api';
+import { campaignRow, type CampaignRowOptions, createTestApi, deliverStandinEvent, type TestApi, tokenUser } from '../helpers/api';
 import { startTestStripe, type TestStripe } from '../helpers/stripe';
 
 let api: TestApi;
@@ -23,43 +22,12 @@ afterAll(async () => {
 const DAY = 86_400_000;
 const WEBHOOK_SECRET = 'whsec_pledges_test';
 
-/** Delivers the stand-in's latest event of `type` about `objectId` to the API, signed as Stripe signs it. */
-async function deliver(type: string, objectId: string) {
-  const events = await stripe.stripe.events.list({ type, limit: 100 });
-  const event = events.data.find((e) => (e.data.object as { id: string }).id === objectId);
-  if (!event) throw new Error(`no ${type} event for ${objectId}`);
-  const payload = JSON.stringify(event);
-  const signature = stripe.stripe.webhooks.generateTestHeaderString({ payload, secret: WEBHOOK_SECRET });
-  return request(api.app).post('/api/webhooks/stripe').set('Stripe-Signature', signature).set('Content-Type', 'application/json').send(payload).expect(200);
-}
+const deliver = (type: string, objectId: string) => deliverStandinEvent(api, stripe.stripe, WEBHOOK_SECRET, type, objectId);
 
 /** Users made directly in the database (no scrypt), with a token: many backers for the concurrency test. */
-async function user() {
-  const db = api.context.database.db;
-  const row = await db.insertInto('users').values({ email: `${randomUUID()}@example.com`, name: 'Backer', password_hash: 'x' }).returningAll().executeTakeFirstOrThrow();
-  const token = await issueToken(db, api.context.config.auth.secret, row.id, DAY);
-  return { id: row.id, auth: { Authorization: `Bearer ${token}` } };
-}
+const user = () => tokenUser(api);
 
-async function campaign(options: { model?: 'aon' | 'kia' | 'hybrid'; endsInMs?: number; goal?: number; status?: 'active' | 'scheduled' } = {}) {
-  const creator = await user();
-  return api.context.database.db
-    .insertInto('campaigns')
-    .values({
-      creator_id: creator.id,
-      title: 'Lamp',
-      slug: `lamp-${randomUUID()}`,
-      goal_amount: options.goal ?? 100_000,
-      currency: 'USD',
-      model: options.model ?? 'aon',
-      status: options.status ?? 'active',
-      starts_at: new Date(Date.now() - DAY),
-      ends_at: new Date(Date.now() + (options.endsInMs ?? 3 * DAY)),
-      refund_terms: options.model === 'kia' ? 'Refunds within 14 days' : null,
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
-}
+const campaign = (options: CampaignRowOptions = {}) => campaignRow(api, options);
 
 function pledge(campaignId: string, auth: Record<string, string>, body: Record<string, unknown>, key = randomUUID()) {
   return request(api.app).post(`/api/campaigns/${campaignId}/pledges`).set(auth).set('Idempotency-Key', key).send(body);

@@ -10,15 +10,13 @@ import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import type Stripe from 'stripe';
 import { createPledgeSettlementActivities } from '../../activities/pledge-settlement';
-import { issueToken } from '../../src/auth/tokens';
 import { createMailer } from '../../src/notifications/mailer';
 import { reconcileCampaign } from '../../src/reconciliation/reconcile';
 import { type CampaignWorkflows } from '../../src/temporal/campaign-workflows';
-import { createTestApi, type TestApi } from '../helpers/api';
+import { campaignRow, createTestApi, type TestApi, tokenUser } from '../helpers/api';
 import { startTestStripe, type TestStripe } from '../helpers/stripe';
 
 const WEBHOOK_SECRET = 'whsec_webhook_drills';
-const DAY_MS = 86_400_000;
 const HOUR_S = 3600;
 /** What `stripe.webhooks.constructEvent` accepts by default, and Stripe's documented replay window. */
 const SIGNATURE_TOLERANCE_S = 300;
@@ -113,30 +111,10 @@ const ordering = {
 // ---------------------------------------------------------------------------------------------------------------
 // Fixtures: users, campaigns and pledges made through the API as a backer would
 
-async function user() {
-  const row = await db().insertInto('users').values({ email: `${randomUUID()}@example.com`, name: 'Drill', password_hash: 'x' }).returningAll().executeTakeFirstOrThrow();
-  const token = await issueToken(db(), api.context.config.auth.secret, row.id, DAY_MS);
-  return { id: row.id, auth: { Authorization: `Bearer ${token}` } };
-}
+const user = () => tokenUser(api, 'Drill');
 
 async function campaign(options: { model: 'aon' | 'kia'; status?: 'active' | 'funded'; creatorId?: string }) {
-  const creatorId = options.creatorId ?? (await user()).id;
-  const row = await db()
-    .insertInto('campaigns')
-    .values({
-      creator_id: creatorId,
-      title: 'Drill lamp',
-      slug: `drill-${randomUUID()}`,
-      goal_amount: 100_000,
-      currency: 'USD',
-      model: options.model,
-      status: options.status ?? 'active',
-      starts_at: new Date(Date.now() - DAY_MS),
-      ends_at: new Date(Date.now() + 3 * DAY_MS),
-      refund_terms: options.model === 'kia' ? 'Refunds within 14 days' : null,
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  const row = await campaignRow(api, { ...options, title: 'Drill lamp' });
   const reward = await db().insertInto('rewards').values({ campaign_id: row.id, title: 'Pin', min_pledge: 1_000, limit_qty: 1 }).returningAll().executeTakeFirstOrThrow();
   return { ...row, rewardId: reward.id };
 }

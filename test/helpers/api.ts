@@ -2,9 +2,13 @@
  * An API on its own Postgres schema for one test file, driven through HTTP with supertest.
  * Extra configuration (e.g. short campaign durations) comes in as environment variables, as in production.
  */
+import { randomUUID } from 'node:crypto';
 import { type Express } from 'express';
+import type Stripe from 'stripe';
 import request from 'supertest';
+import { type Campaign, type CampaignStatus, type FinancingModel } from '../../db/schema';
 import { createApp } from '../../src/api/app';
+import { issueToken } from '../../src/auth/tokens';
 import { type ApiContext } from '../../src/api/context';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
@@ -42,4 +46,56 @@ export async function signUp(
     await api.context.database.db.updateTable('users').set({ role: options.role }).where('id', '=', user.id).execute();
   }
   return { id: user.id, email, token, auth: { Authorization: `Bearer ${token}` } };
+}
+
+const DAY_MS = 86_400_000;
+
+/** A user written straight to the database with a sign-in token (faster than signing up through the API). */
+export async function tokenUser(api: TestApi, name = 'Backer'): Promise<{ id: string; auth: { Authorization: string } }> {
+  const db = api.context.database.db;
+  const row = await db.insertInto('users').values({ email: `${randomUUID()}@example.com`, name, password_hash: 'x' }).returningAll().executeTakeFirstOrThrow();
+  const token = await issueToken(db, api.context.config.auth.secret, row.id, DAY_MS);
+  return { id: row.id, auth: { Authorization: `Bearer ${token}` } };
+}
+
+export interface CampaignRowOptions {
+  model?: FinancingModel;
+  status?: CampaignStatus;
+  goal?: number;
+  /** Deadline from now; 3 days by default (inside the hold window: all-or-nothing pledges are holds). */
+  endsInMs?: number;
+  creatorId?: string;
+  title?: string;
+}
+
+/** A campaign taking pledges (started a day ago), written straight to the database. */
+export async function campaignRow(api: TestApi, options: CampaignRowOptions = {}): Promise<Campaign> {
+  const creatorId = options.creatorId ?? (await tokenUser(api, 'Creator')).id;
+  const model = options.model ?? 'aon';
+  return api.context.database.db
+    .insertInto('campaigns')
+    .values({
+      creator_id: creatorId,
+      title: options.title ?? 'Lamp',
+      slug: `lamp-${randomUUID()}`,
+      goal_amount: options.goal ?? 100_000,
+      currency: 'USD',
+      model,
+      status: options.status ?? 'active',
+      starts_at: new Date(Date.now() - DAY_MS),
+      ends_at: new Date(Date.now() + (options.endsInMs ?? 3 * DAY_MS)),
+      refund_terms: model === 'kia' ? 'Refunds within 14 days' : null,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** Delivers the Stripe stand-in's latest event of `type` about `objectId` to the API, signed as Stripe signs it. */
+export async function deliverStandinEvent(api: TestApi, stripe: Stripe, secret: string, type: string, objectId: string) {
+  const events = await stripe.events.list({ type, limit: 100 });
+  const event = events.data.find((e) => (e.data.object as { id: string }).id === objectId);
+  if (!event) throw new Error(`no ${type} event for ${objectId}`);
+  const payload = JSON.stringify(event);
+  const signature = stripe.webhooks.generateTestHeaderString({ payload, secret });
+  return request(api.app).post('/api/webhooks/stripe').set('Stripe-Signature', signature).set('Content-Type', 'application/json').send(payload).expect(200);
 }
