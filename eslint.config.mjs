@@ -8,8 +8,15 @@ const nodeBuiltins = [
   'util', 'v8', 'vm', 'worker_threads', 'zlib',
 ];
 
+// The stand-ins and the development platform are development tools, absent from a production install
+// (`npm ci --omit=dev`): product code that runs in production must not load them.
+const devPackages = {
+  group: ['@crowdfund/*', '**/packages/**'],
+  message: 'only src/cli/start.ts, src/demo/ and tests may import the stand-ins and the development platform',
+};
+
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.data/**', '**/*.js', '**/*.mjs'] },
+  { ignores: ['dist/**', 'packages/*/dist/**', 'node_modules/**', 'coverage/**', '.data/**', '**/*.js', '**/*.mjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -27,6 +34,20 @@ export default tseslint.config(
     // Migrations are frozen in time: they take Kysely<any> and never import the app's types.
     files: ['db/migrations/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
+  },
+  {
+    files: ['src/**/*.ts', 'workflows/**/*.ts', 'activities/**/*.ts', 'db/**/*.ts'],
+    ignores: ['src/cli/start.ts', 'src/demo/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [devPackages] }] },
+  },
+  {
+    // A package imports nothing from the product (nor another package by path: by its name).
+    files: ['packages/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{ group: ['../../*'], message: 'a package must not import the product, nor another package by path' }],
+      }],
+    },
   },
   {
     // Workflow code must stay deterministic: no side-effecting modules, activities only as types.
@@ -48,6 +69,8 @@ export default tseslint.config(
             message: 'import activities as types only (proxyActivities<ReturnType<typeof createActivities>>)' },
           { group: ['**/db', '**/db/**', '**/src/api/**'], allowTypeImports: true,
             message: 'workflows/ must not import side-effecting modules' },
+          // This block replaces the rule set above for workflows/, so it repeats the boundary.
+          devPackages,
         ],
       }],
     },

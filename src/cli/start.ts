@@ -1,12 +1,14 @@
 /**
  * `npm start`: the whole platform in one process, with no configuration and no network. What is configured is
- * used (DATABASE_URL, TEMPORAL_ADDRESS, STRIPE_SECRET_KEY); what is not is started locally: an embedded Postgres
- * under ./.data, the Temporal stand-in (real time), and the Stripe stand-in with its webhook pointed at the API.
+ * used (DATABASE_URL, TEMPORAL_ADDRESS, STRIPE_SECRET_KEY); what is not is started locally by the development
+ * platform (@crowdfund/dev-platform): an embedded Postgres under ./.data, the Temporal stand-in (real time), and the
+ * Stripe stand-in, whose webhook is pointed at the API here.
  * Ctrl-C stops everything in reverse order. While it runs, .data/platform.json tells `npm run demo` where it is.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { NativeConnection } from '@temporalio/worker';
+import { startDevPlatform } from '@crowdfund/dev-platform';
 import ms from 'ms';
 import { AppDatabase } from '../../db/database';
 import { startApiServer } from '../api/server';
@@ -15,10 +17,6 @@ import { loadConfig } from '../config';
 import { createLogger } from '../logger';
 import { createMailer } from '../notifications/mailer';
 import { createStripeClient } from '../payments/stripe-client';
-import { startEmbeddedPostgres } from '../standins/embedded-postgres';
-import { STANDIN_SECRET_KEY } from '../standins/stripe/controls';
-import { startStripeStandin } from '../standins/stripe/server';
-import { startTemporalStandin } from '../standins/temporal/server';
 import { CAMPAIGN_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 import { CampaignWorkflows } from '../temporal/campaign-workflows';
 import { connectTemporalClient } from '../temporal/connection';
@@ -49,23 +47,24 @@ runCli(async () => {
   mkdirSync(dataDir, { recursive: true });
 
   try {
-    if (!env.DATABASE_URL) {
-      const postgres = await startEmbeddedPostgres({ dataDir: join(dataDir, 'postgres'), port: Number(env.EMBEDDED_POSTGRES_PORT ?? 54329) });
-      stops.push(() => postgres.stop());
-      env.DATABASE_URL = postgres.url;
-      started.push(`Postgres (embedded)   ${postgres.url}  data in .data/postgres`);
+    const platform = await startDevPlatform({
+      dataDir,
+      ...(env.DATABASE_URL ? {} : { postgres: { port: Number(env.EMBEDDED_POSTGRES_PORT ?? 54329) } }),
+      ...(env.TEMPORAL_ADDRESS ? {} : { temporal: { port: Number(env.TEMPORAL_STANDIN_PORT ?? 7233), searchAttributes: CAMPAIGN_SEARCH_ATTRIBUTES } }),
+      ...(env.STRIPE_SECRET_KEY ? {} : { stripe: { port: Number(env.STRIPE_STANDIN_PORT ?? 12111) } }),
+    });
+    stops.push(() => platform.close());
+    if (platform.postgres) {
+      env.DATABASE_URL = platform.postgres.url;
+      started.push(`Postgres (embedded)   ${platform.postgres.url}  data in .data/postgres`);
     }
-    if (!env.TEMPORAL_ADDRESS) {
-      const temporal = await startTemporalStandin({ port: Number(env.TEMPORAL_STANDIN_PORT ?? 7233), timeSkipping: false, searchAttributes: CAMPAIGN_SEARCH_ATTRIBUTES });
-      stops.push(() => temporal.close());
-      env.TEMPORAL_ADDRESS = temporal.address;
-      started.push(`Temporal (stand-in)   ${temporal.address}`);
+    if (platform.temporal) {
+      env.TEMPORAL_ADDRESS = platform.temporal.address;
+      started.push(`Temporal (stand-in)   ${platform.temporal.address}`);
     }
-    let stripeStandin: Awaited<ReturnType<typeof startStripeStandin>> | undefined;
-    if (!env.STRIPE_SECRET_KEY) {
-      stripeStandin = await startStripeStandin({ port: Number(env.STRIPE_STANDIN_PORT ?? 12111) });
-      stops.push(() => stripeStandin!.close());
-      env.STRIPE_SECRET_KEY = STANDIN_SECRET_KEY;
+    const stripeStandin = platform.stripe;
+    if (stripeStandin) {
+      env.STRIPE_SECRET_KEY = stripeStandin.secretKey;
       env.STRIPE_API_BASE = stripeStandin.url;
       started.push(`Stripe (stand-in)     ${stripeStandin.url}`);
       for (const [name, value] of Object.entries(LOCAL_TIMESCALE)) env[name] ??= value;

@@ -16,7 +16,7 @@ import { saveStaffUser } from '../auth/staff';
 import { type PlatformFile } from '../cli/platform-file';
 import { fromMinorUnits } from '../money';
 import { type ReconciliationView, reconciliationLines } from '../reconciliation/report';
-import { standinControls } from '../standins/stripe/controls';
+import { standinControls } from '@crowdfund/stripe-standin';
 import { ApiClient } from './api-client';
 
 const WEEK_AND_AN_HOUR_S = 7 * 24 * 60 * 60 + 60 * 60;

@@ -329,7 +329,7 @@ interface PrivatePostgres {
   stop(): Promise<void>;
 }
 
-const EMBEDDED_POSTGRES = join(__dirname, '..', '..', 'dist', 'src', 'standins', 'embedded-postgres.js');
+const EMBEDDED_POSTGRES = join(__dirname, '..', '..', 'packages', 'dev-platform', 'dist', 'src', 'embedded-postgres.js');
 
 /**
  * `npm start`'s embedded Postgres on this file's data directory and port. It runs in a child process from the

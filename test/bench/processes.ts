@@ -9,7 +9,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { hashToken } from '../../src/auth/tokens';
-import { STANDIN_SECRET_KEY } from '../../src/standins/stripe/controls';
+import { STANDIN_SECRET_KEY, STRIPE_STANDIN_BIN } from '@crowdfund/stripe-standin';
 import { type Db } from '../../db/database';
 import { createDedicatedDatabase } from '../helpers/db';
 
@@ -48,7 +48,7 @@ async function spawnService(script: string, args: string[], env: NodeJS.ProcessE
 
 /** The Stripe stand-in in its own process, as Stripe is. */
 export function startStripeProcess(): Promise<ChildService> {
-  return spawnService(join(DIST_SRC, 'standins', 'stripe', 'bin.js'), ['--port', '0'], process.env, (line) => {
+  return spawnService(STRIPE_STANDIN_BIN, ['--port', '0'], process.env, (line) => {
     const { port } = JSON.parse(line) as { port: number };
     return `http://127.0.0.1:${port}`;
   });

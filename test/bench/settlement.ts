@@ -12,14 +12,14 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { sql } from 'kysely';
 import { loadConfig } from '../../src/config';
 import { createStripeClient } from '../../src/payments/stripe-client';
-import { STANDIN_SECRET_KEY, standinControls } from '../../src/standins/stripe/controls';
+import { STANDIN_SECRET_KEY, standinControls } from '@crowdfund/stripe-standin';
 import { CampaignWorkflows } from '../../src/temporal/campaign-workflows';
 import { createWorkers, installRuntimeLogger, workflowsPath } from '../../src/worker/workers';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { type CampaignState } from '../../workflows/messages';
 import { CAMPAIGN_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 import { createTestDatabase, TEST_DATABASE_URL } from '../helpers/db';
-import { TEMPORAL_STANDIN_BIN } from '../helpers/temporal';
+import { TEMPORAL_STANDIN_BIN } from '@crowdfund/temporal-standin/testing';
 import { MACHINE, startStripeProcess } from './processes';
 
 const RATE = Number(process.env.BENCH_RATE ?? 100);

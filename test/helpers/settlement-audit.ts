@@ -5,7 +5,7 @@
  */
 import type Stripe from 'stripe';
 import { type Db } from '../../db/database';
-import { type LoggedRequest, type RunningStripeStandin } from '../../src/standins/stripe/server';
+import { type LoggedRequest, type RunningStripeStandin } from '@crowdfund/stripe-standin';
 
 export interface PledgeAudit {
   pledgeId: string;

@@ -4,8 +4,7 @@
  */
 import type Stripe from 'stripe';
 import { createStripeClient } from '../../src/payments/stripe-client';
-import { STANDIN_SECRET_KEY, type StandinControls, standinControls } from '../../src/standins/stripe/controls';
-import { type RunningStripeStandin, startStripeStandin, type StripeStandinOptions } from '../../src/standins/stripe/server';
+import { type RunningStripeStandin, STANDIN_SECRET_KEY, type StandinControls, standinControls, startStripeStandin, type StripeStandinOptions } from '@crowdfund/stripe-standin';
 
 export const TEST_STRIPE_KEY = STANDIN_SECRET_KEY;
 

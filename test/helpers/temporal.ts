@@ -1,28 +1,12 @@
 /**
- * The Temporal server a test file runs against, chosen by the environment:
- *
- * - default: the stand-in (dist/src/standins/temporal/bin.js), time-skipping, started by the SDK's own
- *   `createTimeSkipping` with `existing-path`, exactly as it starts Temporal's Java test server;
- * - `TEMPORAL_TEST_SERVER=download` (needs the network): Temporal's own time-skipping test server, downloaded by
- *   the SDK: the reference the stand-in imitates, for running the same suites against it;
- * - `TEMPORAL_ADDRESS=host:port`: an existing server (no time skipping: only suites that do not sleep for days).
+ * The Temporal server a test file runs against: the stand-in by default, or Temporal's own servers as the
+ * environment chooses (`@crowdfund/temporal-standin/testing` says how), with the campaign search attributes when
+ * the workflows under test upsert them.
  */
-import { join } from 'node:path';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { type TestWorkflowEnvironment } from '@temporalio/testing';
+import { createTestWorkflowEnvironment as createEnvironment } from '@crowdfund/temporal-standin/testing';
 import { CAMPAIGN_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 
-// From the sources (jest) or from dist/ (benchmarks): the compiled stand-in is always <project>/dist/src/....
-const PROJECT_ROOT = join(__dirname, '..', '..').replace(/[\\/]dist$/, '');
-export const TEMPORAL_STANDIN_BIN = join(PROJECT_ROOT, 'dist', 'src', 'standins', 'temporal', 'bin.js');
-
-export async function createTestWorkflowEnvironment(options: { searchAttributes?: boolean } = {}): Promise<TestWorkflowEnvironment> {
-  if (process.env.TEMPORAL_ADDRESS) return TestWorkflowEnvironment.createFromExistingServer({ address: process.env.TEMPORAL_ADDRESS });
-  const searchAttributes = options.searchAttributes ? Object.entries(CAMPAIGN_SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]) : [];
-  if (process.env.TEMPORAL_TEST_SERVER === 'download') return TestWorkflowEnvironment.createTimeSkipping({ server: { extraArgs: searchAttributes } });
-  return TestWorkflowEnvironment.createTimeSkipping({
-    server: {
-      executable: { type: 'existing-path', path: TEMPORAL_STANDIN_BIN },
-      extraArgs: [...searchAttributes, ...(process.env.TEMPORAL_STANDIN_DEBUG ? ['--log-level', 'debug'] : [])],
-    },
-  });
+export function createTestWorkflowEnvironment(options: { searchAttributes?: boolean } = {}): Promise<TestWorkflowEnvironment> {
+  return createEnvironment(options.searchAttributes ? { searchAttributes: CAMPAIGN_SEARCH_ATTRIBUTES } : {});
 }

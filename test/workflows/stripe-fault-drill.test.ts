@@ -5,7 +5,7 @@
  * once, the creator paid exactly once, and both campaigns reconcile to the minor unit.
  */
 import { createPledgeSettlementActivities } from '../../activities/pledge-settlement';
-import { type Fault } from '../../src/standins/stripe/server';
+import { type Fault } from '@crowdfund/stripe-standin';
 import { reconcileCampaign } from '../../src/reconciliation/reconcile';
 import { createCampaign, createUser, days, placeMany, placePledge, publishCampaign } from '../helpers/campaign-fixtures';
 import { createTestPlatform, type TestPlatform } from '../helpers/platform';

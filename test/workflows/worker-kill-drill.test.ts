@@ -14,7 +14,7 @@
  */
 import { type WorkflowExecutionInfo } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { type LoggedRequest } from '../../src/standins/stripe/server';
+import { type LoggedRequest } from '@crowdfund/stripe-standin';
 import { NOTIFICATION_OUTBOX_WORKFLOW_ID } from '../../workflows/notification-outbox';
 import { PENDING_PLEDGE_SWEEP_WORKFLOW_ID } from '../../workflows/pending-pledge-sweep';
 import { createCampaign, createUser, days, placeMany, publishCampaign } from '../helpers/campaign-fixtures';

@@ -3,7 +3,7 @@
  * behaviour the product relies on, with Stripe's documented outcomes and error shapes.
  */
 import Stripe from 'stripe';
-import { startTestStripe, TEST_STRIPE_KEY as TEST_KEY, type TestStripe } from '../helpers/stripe';
+import { startTestStripe, TEST_STRIPE_KEY as TEST_KEY, type TestStripe } from './harness';
 
 let t: TestStripe;
 let stripe: Stripe;

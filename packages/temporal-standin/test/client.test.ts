@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { TEMPORAL_STANDIN_BIN } from '../helpers/temporal';
+import { TEMPORAL_STANDIN_BIN } from '../src/testing';
 import { Conformance } from './harness';
 import { addSignal, counterWorkflow, finishSignal, helloWorkflow, searchAttributesWorkflow, sleepyWorkflow } from './workflows';
 

@@ -1,11 +1,11 @@
 /**
- * One Temporal environment per conformance file (the stand-in, or Temporal's own server: test/helpers/temporal.ts). Every workflow a test runs is recorded, and `replayAll` replays each
+ * One Temporal environment per conformance file (the stand-in, or Temporal's own server: src/testing.ts). Every workflow a test runs is recorded, and `replayAll` replays each
  * history with `Worker.runReplayHistories`, so Temporal's core checks every history shape the stand-in writes.
  */
 import { randomUUID } from 'node:crypto';
 import { type WorkflowHandle } from '@temporalio/client';
 import { type TestWorkflowEnvironment } from '@temporalio/testing';
-import { createTestWorkflowEnvironment } from '../helpers/temporal';
+import { createTestWorkflowEnvironment } from '../src/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundle, type WorkerOptions } from '@temporalio/worker';
 import * as activities from './activities';
 

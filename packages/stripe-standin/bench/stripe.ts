@@ -2,15 +2,15 @@
  * `npm run bench -- stripe`: requests per second the Stripe stand-in serves to the official SDK on this machine, for
  * the hold-then-capture sequence settlement performs (create + confirm, then capture). Last line: JSON figures.
  */
-import { createStripeClient } from '../../src/payments/stripe-client';
-import { startStripeStandin } from '../../src/standins/stripe/server';
+import Stripe from 'stripe';
+import { startStripeStandin } from '../src/server';
 
 const SEQUENCES = Number(process.env.BENCH_SEQUENCES ?? 3000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 20);
 
 async function main(): Promise<void> {
   const standin = await startStripeStandin({ port: 0 });
-  const stripe = createStripeClient({ secretKey: 'sk_test_bench', apiBase: standin.url, maxNetworkRetries: 0 });
+  const stripe = new Stripe('sk_test_bench', { host: '127.0.0.1', port: standin.port, protocol: 'http', maxNetworkRetries: 0 });
   let next = 0;
   const latencies: number[] = [];
   const started = Date.now();

@@ -6,7 +6,7 @@
 import Stripe from 'stripe';
 import { createStripeClient } from '../../src/payments/stripe-client';
 import { PAUSE_AFTER_RATE_LIMIT_MS } from '../../src/payments/stripe-rate-limiter';
-import { type LoggedRequest } from '../../src/standins/stripe/server';
+import { type LoggedRequest } from '@crowdfund/stripe-standin';
 import { startTestStripe, TEST_STRIPE_KEY, type TestStripe } from '../helpers/stripe';
 
 let t: TestStripe;

@@ -35,18 +35,19 @@ export function newId(prefix: string): string {
 
 export class StripeState {
   nowSeconds = Math.floor(Date.now() / 1000);
-  readonly customers = new Map<string, Stripe.Customer>();
-  readonly paymentMethods = new Map<string, StoredPaymentMethod>();
-  readonly setupIntents = new Map<string, Stripe.SetupIntent>();
-  readonly paymentIntents = new Map<string, Stripe.PaymentIntent>();
-  readonly charges = new Map<string, Stripe.Charge>();
-  readonly balanceTransactions = new Map<string, Stripe.BalanceTransaction>();
-  readonly refunds = new Map<string, Stripe.Refund>();
-  readonly accounts = new Map<string, Stripe.Account>();
-  readonly accountLinks = new Map<string, { account: string; returnUrl: string }>();
-  readonly transfers = new Map<string, Stripe.Transfer>();
+  // Annotated, not inferred: the declaration emit cannot name Stripe's types by the paths inference finds.
+  readonly customers: Map<string, Stripe.Customer> = new Map();
+  readonly paymentMethods: Map<string, StoredPaymentMethod> = new Map();
+  readonly setupIntents: Map<string, Stripe.SetupIntent> = new Map();
+  readonly paymentIntents: Map<string, Stripe.PaymentIntent> = new Map();
+  readonly charges: Map<string, Stripe.Charge> = new Map();
+  readonly balanceTransactions: Map<string, Stripe.BalanceTransaction> = new Map();
+  readonly refunds: Map<string, Stripe.Refund> = new Map();
+  readonly accounts: Map<string, Stripe.Account> = new Map();
+  readonly accountLinks: Map<string, { account: string; returnUrl: string }> = new Map();
+  readonly transfers: Map<string, Stripe.Transfer> = new Map();
   readonly events: Stripe.Event[] = [];
-  readonly webhookEndpoints = new Map<string, Stripe.WebhookEndpoint & { secret: string }>();
+  readonly webhookEndpoints: Map<string, Stripe.WebhookEndpoint & { secret: string }> = new Map();
   onEvent: (event: Stripe.Event) => void = () => undefined;
 
   constructor(

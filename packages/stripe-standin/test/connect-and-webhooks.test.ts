@@ -5,9 +5,9 @@
 import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import Stripe from 'stripe';
-import { startTestStripe, type TestStripe } from '../helpers/stripe';
+import { STRIPE_STANDIN_BIN } from '../src';
+import { startTestStripe, type TestStripe } from './harness';
 
 let t: TestStripe;
 let stripe: Stripe;
@@ -169,7 +169,7 @@ describe('faults, request log and rate limit', () => {
   });
 
   it('the executable prints {"port": N} once it accepts requests', async () => {
-    const child = spawn(join(__dirname, '../../dist/src/standins/stripe/bin.js'), ['--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(STRIPE_STANDIN_BIN, ['--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
       const line = await new Promise<string>((resolve) => child.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString())));
       const { port } = JSON.parse(line) as { port: number };

@@ -7,7 +7,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { join } from 'node:path';
-import { startTemporalStandin } from '../../src/standins/temporal/server';
+import { startTemporalStandin } from '../src/server';
 
 const WORKFLOWS = Number(process.env.BENCH_WORKFLOWS ?? 500);
 const SIGNALS = Number(process.env.BENCH_SIGNALS ?? 2000);

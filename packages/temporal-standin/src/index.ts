@@ -1,0 +1,1 @@
+export { startTemporalStandin, type RunningTemporalStandin, type TemporalStandinOptions } from './server';
