@@ -15,6 +15,13 @@ const devPackages = {
   message: 'only src/cli/start.ts, src/demo/ and tests may import the stand-ins and the development platform',
 };
 
+// Only src/api/ knows HTTP: the domain throws DomainError (src/errors.ts), and the worker never loads the HTTP layer.
+// Relative specifiers only, so a package that happens to be called `api` is not caught.
+const httpLayer = {
+  regex: '^\\.{1,2}/(.*/)?api(/|$)',
+  message: 'only src/api/ and src/cli/start.ts may import src/api/: throw DomainError (src/errors.ts) instead of HTTP errors',
+};
+
 export default tseslint.config(
   { ignores: ['dist/**', 'packages/*/dist/**', 'node_modules/**', 'coverage/**', '.data/**', '**/*.js', '**/*.mjs'] },
   js.configs.recommended,
@@ -37,8 +44,16 @@ export default tseslint.config(
   },
   {
     files: ['src/**/*.ts', 'workflows/**/*.ts', 'activities/**/*.ts', 'db/**/*.ts'],
-    ignores: ['src/cli/start.ts', 'src/demo/**'],
+    ignores: ['src/cli/start.ts', 'src/demo/**', 'src/api/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [devPackages, httpLayer] }] },
+  },
+  {
+    files: ['src/api/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: [devPackages] }] },
+  },
+  {
+    files: ['src/demo/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [httpLayer] }] },
   },
   {
     // A package imports nothing from the product (nor another package by path: by its name).
@@ -67,10 +82,11 @@ export default tseslint.config(
         patterns: [
           { group: ['**/activities', '**/activities/**'], allowTypeImports: true,
             message: 'import activities as types only (proxyActivities<ReturnType<typeof createActivities>>)' },
-          { group: ['**/db', '**/db/**', '**/src/api/**'], allowTypeImports: true,
+          { group: ['**/db', '**/db/**'], allowTypeImports: true,
             message: 'workflows/ must not import side-effecting modules' },
-          // This block replaces the rule set above for workflows/, so it repeats the boundary.
+          // This block replaces the rule set above for workflows/, so it repeats the boundaries.
           devPackages,
+          httpLayer,
         ],
       }],
     },

@@ -4,7 +4,8 @@
  */
 import express from 'express';
 import { type ApiContext, authenticate } from './context';
-import { errorHandler, notFound } from './errors';
+import { notFound } from '../errors';
+import { errorHandler } from './errors';
 import { openApiDocument } from './openapi';
 import { authRoutes } from './routes/auth';
 import { campaignLifecycleRoutes } from './routes/campaign-lifecycle';

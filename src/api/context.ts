@@ -11,7 +11,7 @@ import { type Config } from '../config';
 import { type ProgressHub } from '../progress/progress-hub';
 import { type CampaignWorkflows } from '../temporal/campaign-workflows';
 import { type Logger } from '../logger';
-import { ApiError, forbidden, unauthorized } from './errors';
+import { DomainError, forbidden, unauthenticated } from '../errors';
 
 export interface ApiContext {
   config: Config;
@@ -26,12 +26,12 @@ export interface ApiContext {
 }
 
 export function requireStripe(context: ApiContext): Stripe {
-  if (!context.stripe) throw new ApiError(503, 'payments_unavailable', 'Payments are not configured on this server');
+  if (!context.stripe) throw new DomainError('unavailable', 'payments_unavailable', 'Payments are not configured on this server');
   return context.stripe;
 }
 
 export function requireWorkflows(context: ApiContext): CampaignWorkflows {
-  if (!context.campaignWorkflows) throw new ApiError(503, 'workflows_unavailable', 'Campaign workflows are not configured on this server');
+  if (!context.campaignWorkflows) throw new DomainError('unavailable', 'workflows_unavailable', 'Campaign workflows are not configured on this server');
   return context.campaignWorkflows;
 }
 
@@ -45,9 +45,9 @@ export function authenticate(context: ApiContext): RequestHandler {
     const header = req.headers.authorization;
     if (header === undefined) return next();
     const match = /^Bearer ([A-Za-z0-9_-]{20,200})$/.exec(header);
-    if (!match) throw unauthorized('The Authorization header must be "Bearer <token>"');
+    if (!match) throw unauthenticated('The Authorization header must be "Bearer <token>"');
     const session = await findSession(context.database.db, context.config.auth.secret, match[1] as string);
-    if (!session) throw unauthorized('The token is invalid, expired or revoked');
+    if (!session) throw unauthenticated('The token is invalid, expired or revoked');
     (res.locals as Locals).session = session;
     next();
   };
@@ -59,7 +59,7 @@ export function optionalUser(res: Response): User | undefined {
 
 export function requireSession(res: Response): Session {
   const session = (res.locals as Locals).session;
-  if (!session) throw unauthorized();
+  if (!session) throw unauthenticated();
   return session;
 }
 

@@ -1,15 +1,32 @@
 /**
- * The API's one error shape: `{ "error": { "code", "message", "fields"? } }`. Bad input is a 4xx naming the
- * field; anything unexpected is a 500 that says nothing about the internals (the log has the details).
+ * The API's one error shape: `{ "error": { "code", "message", "fields"? } }`, and the only place that knows HTTP:
+ * the domain throws a status-free DomainError (src/errors.ts) and this maps its kind to a status and its retry hint
+ * to Retry-After. Bad input is a 4xx naming the field; anything unexpected is a 500 that says nothing about the
+ * internals (the log has the details).
  */
 import { type ErrorRequestHandler } from 'express';
 import { ZodError } from 'zod';
 import { isDatabaseUnavailable } from '../../db/database';
+import { DomainError, type DomainErrorKind, type FieldError } from '../errors';
 import { type Logger } from '../logger';
 
 /** A database restart or failover is over in seconds; clients should come back soon, not hammer it. */
 const DATABASE_RETRY_AFTER_SECONDS = 1;
 const PAYMENT_PROVIDER_RETRY_AFTER_SECONDS = 1;
+
+/** Each kind of refusal the domain throws, as the HTTP status the API answers it with. */
+export const STATUS_OF_KIND: Readonly<Record<DomainErrorKind, number>> = {
+  invalid: 400,
+  unauthenticated: 401,
+  payment_declined: 402,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  unprocessable: 422,
+  rate_limited: 429,
+  unavailable: 503,
+  provider_unavailable: 503,
+};
 
 /**
  * Stripe could not be reached, failed on its side, or limited our rate (after the SDK's own retries): the request
@@ -18,36 +35,6 @@ const PAYMENT_PROVIDER_RETRY_AFTER_SECONDS = 1;
 function isPaymentProviderUnavailable(error: unknown): boolean {
   const type = (error as { type?: unknown } | null)?.type;
   return type === 'StripeConnectionError' || type === 'StripeAPIError' || type === 'StripeRateLimitError';
-}
-
-export interface FieldError {
-  path: string;
-  message: string;
-}
-
-export class ApiError extends Error {
-  override name = 'ApiError';
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly fields?: FieldError[],
-    readonly headers?: Record<string, string>,
-  ) {
-    super(message);
-  }
-}
-
-export const badRequest = (code: string, message: string, fields?: FieldError[]) => new ApiError(400, code, message, fields);
-export const unauthorized = (message = 'Sign in to continue') => new ApiError(401, 'unauthorized', message);
-export const forbidden = (message = 'You are not allowed to do this') => new ApiError(403, 'forbidden', message);
-export const notFound = (what: string) => new ApiError(404, 'not_found', `${what} not found`);
-export const conflict = (code: string, message: string) => new ApiError(409, code, message);
-export const unprocessable = (code: string, message: string, fields?: FieldError[]) => new ApiError(422, code, message, fields);
-
-/** A field-level validation failure raised after zod parsing (e.g. a rule that needs the database). */
-export function invalidField(path: string, message: string): ApiError {
-  return new ApiError(400, 'validation_failed', `${path}: ${message}`, [{ path, message }]);
 }
 
 export function zodFields(error: ZodError, prefix?: string): FieldError[] {
@@ -71,9 +58,10 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     const send = (status: number, code: string, message: string, fields?: FieldError[]) =>
       res.status(status).json({ error: { code, message, ...(fields ? { fields } : {}) } });
 
-    if (error instanceof ApiError) {
-      for (const [name, value] of Object.entries(error.headers ?? {})) res.setHeader(name, value);
-      send(error.status, error.code, error.message, error.fields);
+    if (error instanceof DomainError) {
+      const { retryAfterSeconds } = error.options;
+      if (retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(retryAfterSeconds));
+      send(STATUS_OF_KIND[error.kind], error.code, error.message, error.fields);
       return;
     }
     if (error instanceof ZodError) {
@@ -112,6 +100,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       send(503, 'database_unavailable', 'The service is briefly unavailable; try again shortly (with the same Idempotency-Key, if the request had one)');
       return;
     }
+    // A MoneyError lands here too, on purpose: amounts from a request are parsed where their field is known (a 400
+    // naming it), so one that reaches this handler came from our own numbers, and that is our fault, not the client's.
     logger.error({ err: error, method: req.method, path: req.path }, 'unhandled error');
     send(500, 'internal_error', 'Something went wrong on our side; it has been logged');
   };

@@ -14,7 +14,7 @@ import { sql } from 'kysely';
 import { isDatabaseUnavailable } from '../../db/database';
 import { type Logger } from '../logger';
 import { type ApiContext, requireUser } from './context';
-import { ApiError, badRequest, unprocessable } from './errors';
+import { DomainError, unprocessable } from '../errors';
 
 /** Longer than a request can run: two Stripe calls of up to three 20 s attempts each, and the database work. */
 export const IN_PROGRESS_LEASE_MS = 5 * 60_000;
@@ -27,9 +27,9 @@ export function idempotent(context: ApiContext): RequestHandler {
     const user = requireUser(res);
     const key = req.headers['idempotency-key'];
     if (typeof key !== 'string' || key.length === 0 || key.length > 255) {
-      throw badRequest('idempotency_key_required', 'Send an Idempotency-Key header (1-255 characters) with this request', [
-        { path: 'Idempotency-Key', message: 'is required' },
-      ]);
+      throw new DomainError('invalid', 'idempotency_key_required', 'Send an Idempotency-Key header (1-255 characters) with this request', {
+        fields: [{ path: 'Idempotency-Key', message: 'is required' }],
+      });
     }
     const hash = createHash('sha256').update(`${req.method} ${req.originalUrl} ${JSON.stringify(req.body ?? null)}`).digest('hex');
     const claim = () =>
@@ -39,7 +39,7 @@ export function idempotent(context: ApiContext): RequestHandler {
         .onConflict((oc) => oc.columns(['user_id', 'key']).doNothing())
         .returning('key')
         .executeTakeFirst();
-    const inProgress = () => new ApiError(409, 'request_in_progress', 'A request with this Idempotency-Key is still running; try again shortly', undefined, { 'Retry-After': '1' });
+    const inProgress = () => new DomainError('conflict', 'request_in_progress', 'A request with this Idempotency-Key is still running; try again shortly', { retryAfterSeconds: 1 });
     /** The key is taken: replays its answer (false), or claims it anew once its request gave it back or died (true). */
     const reclaim = async (): Promise<boolean> => {
       const earlier = await db.selectFrom('idempotency_keys').selectAll().where('user_id', '=', user.id).where('key', '=', key).executeTakeFirst();

@@ -1,7 +1,7 @@
 /**
  * A backer withdraws a pledge before pledging closes. The pledge row decides, under the campaign lock that closing
  * pledging also takes: it is marked cancelled (its reward unit freed) in one transaction, so the deadline's tally
- * either counted it before (and the cancel is a 409) or never counts it. Only then is Stripe told to let go of the
+ * either counted it before (and the cancel is refused as a conflict) or never counts it. Only then is Stripe told to let go of the
  * hold; if Stripe does not hear it, the pledge is cancelled all the same (settlement never charges a cancelled
  * pledge) and the pending-pledge sweep releases the hold later. A saved card simply stops being charged; a
  * keep-it-all charge is refunded in full through the campaign's workflow (its refund terms promise no less before
@@ -10,7 +10,7 @@
 import Stripe from 'stripe';
 import { type AppDatabase } from '../../db/database';
 import { type Pledge } from '../../db/schema';
-import { conflict, forbidden, notFound } from '../api/errors';
+import { conflict, forbidden, notFound } from '../errors';
 import { stripeKeys } from '../payments/idempotency-keys';
 import { requestRefund } from '../refunds/request-refund';
 import { type CampaignWorkflows } from '../temporal/campaign-workflows';

@@ -1,7 +1,7 @@
 /**
  * A backer changes a pledge while the campaign takes pledges. Everything is decided in one transaction under the
  * campaign lock that closing pledging also takes (pledge-lock.ts), with the pledge row locked NOWAIT: of concurrent
- * changes of one pledge one wins and the others are a 409, and a reward unit claimed by a change that fails is given
+ * changes of one pledge one wins and the others are refused (a conflict), and a reward unit claimed by a change that fails is given
  * back by the rollback. A held pledge whose amount changes is authorized again on-session (the backer is here to
  * answer 3-D Secure), under a key per revision and amount; the pledge switches to the new hold only once Stripe
  * authorized it, and the old hold is released after the switch committed. A change that needs 3-D Secure waits on
@@ -12,8 +12,8 @@
 import Stripe from 'stripe';
 import { type AppDatabase, type Tx } from '../../db/database';
 import { type Campaign, type Pledge } from '../../db/schema';
-import { ApiError, conflict, forbidden, invalidField, notFound, unprocessable } from '../api/errors';
-import { pledgeAmount } from '../campaigns/rules';
+import { conflict, DomainError, forbidden, invalidField, notFound, unprocessable } from '../errors';
+import { pledgeAmount } from '../campaigns/validation';
 import { fromMinorUnits } from '../money';
 import { enqueueNotifications } from '../notifications/outbox';
 import { stripeKeys } from '../payments/idempotency-keys';
@@ -131,7 +131,7 @@ async function authorizeChange(trx: Tx, stripe: Stripe, campaign: Campaign, pled
       { idempotencyKey: stripeKeys.pledgeAuthorize(pledge.id, { revision, amount }) },
     );
   } catch (error) {
-    if (error instanceof Stripe.errors.StripeCardError) throw new ApiError(402, error.code ?? 'card_declined', error.message);
+    if (error instanceof Stripe.errors.StripeCardError) throw new DomainError('payment_declined', error.code ?? 'card_declined', error.message);
     throw error;
   }
 }

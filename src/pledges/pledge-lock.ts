@@ -6,7 +6,7 @@
  */
 import { type Tx } from '../../db/database';
 import { type Campaign, type Pledge } from '../../db/schema';
-import { conflict } from '../api/errors';
+import { conflict } from '../errors';
 
 export interface LockedPledge {
   campaign: Campaign;
@@ -20,7 +20,7 @@ const LOCK_NOT_AVAILABLE = '55P03';
 
 /**
  * Locks `pledge` under its campaign. With `noWait`, a pledge another request is changing right now (its Stripe
- * call in flight) is a 409 rather than a wait: of concurrent changes one wins and the others are told so.
+ * call in flight) is a conflict rather than a wait: of concurrent changes one wins and the others are told so.
  */
 export async function lockPledge(trx: Tx, pledge: { id: string; campaign_id: string }, options: { noWait?: boolean } = {}): Promise<LockedPledge> {
   const campaign = await trx.selectFrom('campaigns').selectAll().where('id', '=', pledge.campaign_id).forShare().executeTakeFirstOrThrow();

@@ -4,9 +4,9 @@
  */
 import { sql } from 'kysely';
 import { type Tx } from '../../db/database';
-import { conflict } from '../api/errors';
+import { conflict } from '../errors';
 
-/** Claims one unit, or refuses with 409 `reward_sold_out`; one guarded UPDATE, so concurrent claims never oversell. */
+/** Claims one unit, or refuses (a conflict, `reward_sold_out`); one guarded UPDATE, so concurrent claims never oversell. */
 export async function claimRewardUnit(trx: Tx, rewardId: string): Promise<void> {
   const claimed = await trx
     .updateTable('rewards')

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { type AppDatabase } from '../../db/database';
 import { type Refund } from '../../db/schema';
-import { conflict, notFound, unprocessable } from '../api/errors';
+import { conflict, notFound, unprocessable } from '../errors';
 import { stripeKeys } from '../payments/idempotency-keys';
 
 export interface RefundRequest {

@@ -6,7 +6,7 @@ import { loginRetryAfterSeconds, recordLoginAttempt } from '../../auth/login-thr
 import { issueToken, revokeToken } from '../../auth/tokens';
 import { text } from '../../campaigns/schemas';
 import { type ApiContext, requireSession } from '../context';
-import { ApiError, conflict } from '../errors';
+import { conflict, DomainError } from '../../errors';
 import { userView } from '../views';
 
 export const email = z
@@ -53,15 +53,13 @@ export function authRoutes(context: ApiContext): Router {
     const ip = req.ip ?? 'unknown';
     const retryAfter = await loginRetryAfterSeconds(db, body.email, ip);
     if (retryAfter > 0) {
-      throw new ApiError(429, 'too_many_attempts', 'Too many failed sign-in attempts; try again later', undefined, {
-        'Retry-After': String(retryAfter),
-      });
+      throw new DomainError('rate_limited', 'too_many_attempts', 'Too many failed sign-in attempts; try again later', { retryAfterSeconds: retryAfter });
     }
     const user = await db.selectFrom('users').selectAll().where(sql<string>`lower(email)`, '=', body.email).executeTakeFirst();
     // Unknown email and wrong password take the same time and give the same answer.
     const valid = await verifyPassword(body.password, user?.password_hash ?? (await decoyPasswordHash()));
     await recordLoginAttempt(db, body.email, ip, Boolean(user && valid));
-    if (!user || !valid) throw new ApiError(401, 'invalid_credentials', INVALID_LOGIN);
+    if (!user || !valid) throw new DomainError('unauthenticated', 'invalid_credentials', INVALID_LOGIN);
     const token = await issueToken(db, config.auth.secret, user.id, config.auth.tokenTtlMs);
     res.json({ user: userView(user), token });
   });

@@ -7,7 +7,8 @@ import { Router, type Response } from 'express';
 import { sql } from 'kysely';
 import { z } from 'zod';
 import { type Campaign, type NewCampaign, type User } from '../../../db/schema';
-import { chargeableAmount, checkCampaign, slugify } from '../../campaigns/rules';
+import { slugify } from '../../campaigns/slug';
+import { chargeableAmount, checkCampaign } from '../../campaigns/validation';
 import {
   campaignIdOrSlugParams,
   campaignIdParam,
@@ -22,7 +23,7 @@ import { tallyPledges } from '../../campaigns/tally';
 import { campaignDetailView, campaignView, rewardView, stretchGoalView } from '../../campaigns/views';
 import { fromMinorUnits } from '../../money';
 import { type ApiContext, optionalUser, requireUser } from '../context';
-import { badRequest, conflict, forbidden, invalidField, notFound, unprocessable } from '../errors';
+import { conflict, forbidden, invalidField, notFound, unprocessable } from '../../errors';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // What nextCursor holds: created_at as toISOString() writes it, and the id. Not Date.parse: it also takes years
@@ -189,7 +190,7 @@ export function campaignRoutes(context: ApiContext): Router {
       try {
         after = keysetCursor.parse(JSON.parse(Buffer.from(query.cursor, 'base64url').toString()));
       } catch {
-        throw badRequest('validation_failed', 'cursor: is not a cursor this API gave', [{ path: 'cursor', message: 'is not a cursor this API gave' }]);
+        throw invalidField('cursor', 'is not a cursor this API gave');
       }
     }
     let select = db.selectFrom('campaigns').selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(query.limit + 1);

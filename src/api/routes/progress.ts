@@ -6,7 +6,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { progressSnapshot } from '../../progress/progress-hub';
 import { type ApiContext } from '../context';
-import { ApiError, notFound } from '../errors';
+import { DomainError, notFound } from '../../errors';
 
 const params = z.object({ id: z.uuid() });
 export const HEARTBEAT_MS = 15_000;
@@ -16,7 +16,7 @@ export function progressRoutes(context: ApiContext): Router {
   router.get('/:id/progress', async (req, res) => {
     const { id } = params.parse(req.params);
     const hub = context.progress;
-    if (!hub) throw new ApiError(503, 'progress_unavailable', 'Live progress is not running on this server');
+    if (!hub) throw new DomainError('unavailable', 'progress_unavailable', 'Live progress is not running on this server');
     const first = await progressSnapshot(context.database.db, id);
     if (!first || first.status === 'draft') throw notFound('Campaign');
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
