@@ -17,7 +17,7 @@ import Stripe from 'stripe';
 import { type Db, type Tx } from '../db/database';
 import { type Payout, type PayoutAttempt } from '../db/schema';
 import { saveAccountFlags } from '../src/connect/account-updates';
-import { campaignAvailableFunds } from '../src/ledger/campaign-money';
+import { campaignAvailableFunds } from '../src/ledger/available-funds';
 import { fundsAvailableOn, ledgerTotals, recordLedgerEntries } from '../src/ledger/ledger';
 import { fromMinorUnits } from '../src/money';
 import { enqueueNotifications } from '../src/notifications/outbox';

@@ -17,7 +17,7 @@
 import type Stripe from 'stripe';
 import { sql } from 'kysely';
 import { type Tx } from '../db/database';
-import { campaignMoney } from '../src/ledger/campaign-money';
+import { pledgeTotals } from '../src/pledges/pledge-totals';
 import { recordLedgerEntries } from '../src/ledger/ledger';
 import { fromMinorUnits } from '../src/money';
 import { enqueueNotifications } from '../src/notifications/outbox';
@@ -112,7 +112,7 @@ export function createRefundActivities({ database, stripe }: ActivityDeps) {
 
   /** What the creator gives back of this refund, worked out before it is on the pledge. */
   async function reversalOwed(trx: Tx, refund: LoadedRefund, payoutAmount: number) {
-    const money = await campaignMoney(trx, refund.campaign_id);
+    const totals = await pledgeTotals(trx, refund.campaign_id);
     // Reversals decided but not yet made count too: the creator no longer holds that money either.
     const reversed = await trx
       .selectFrom('refunds')
@@ -120,7 +120,7 @@ export function createRefundActivities({ database, stripe }: ActivityDeps) {
       .select(sql<number>`coalesce(sum(refunds.transfer_reversal_amount), 0)`.as('total'))
       .where('pledges.campaign_id', '=', refund.campaign_id)
       .executeTakeFirstOrThrow();
-    return reversalForRefund({ ...money, platformFeeBps: refund.platform_fee_bps, refundAmount: refund.amount, transferredNet: payoutAmount - Number(reversed.total) });
+    return reversalForRefund({ ...totals, platformFeeBps: refund.platform_fee_bps, refundAmount: refund.amount, transferredNet: payoutAmount - Number(reversed.total) });
   }
 
   /** Records the refund Stripe made, with all that follows from it, in one transaction. */
@@ -206,7 +206,7 @@ export function createRefundActivities({ database, stripe }: ActivityDeps) {
       refund = await loadRefund(input.refundId);
     }
     if (refund.status === 'requested') throw new Error(`refund ${refund.id} is still requested`);
-    const { refunded } = await campaignMoney(db, refund.campaign_id);
+    const { refunded } = await pledgeTotals(db, refund.campaign_id);
     return { refundId: refund.id, status: refund.status, amount: refund.amount, transferReversal: refund.transfer_reversal_amount, campaignRefunded: refunded };
   }
 

@@ -3,7 +3,7 @@
  * started by the worker). It continues as new after a bounded number of rounds so its history stays small.
  */
 import { continueAsNew, sleep } from '@temporalio/workflow';
-import { databaseActivities as db } from './activity-proxies';
+import { databaseActivities } from './activity-proxies';
 
 export interface NotificationOutboxInput {
   intervalMs: number;
@@ -15,7 +15,7 @@ const ROUNDS_PER_RUN = 500;
 
 export async function notificationOutboxWorkflow(input: NotificationOutboxInput): Promise<void> {
   for (let round = 0; round < ROUNDS_PER_RUN; round++) {
-    const sent = await db.deliverNotifications({ limit: input.batchSize });
+    const sent = await databaseActivities.deliverNotifications({ limit: input.batchSize });
     if (sent < input.batchSize) await sleep(input.intervalMs);
   }
   await continueAsNew<typeof notificationOutboxWorkflow>(input);

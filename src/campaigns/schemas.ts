@@ -1,6 +1,6 @@
 /**
  * The request shapes of the campaign API, in zod: the same objects validate requests and generate the OpenAPI
- * document. Rules that need the currency or the clock (money, dates) are checked in src/campaigns/rules.ts.
+ * document. Rules that need the currency or the clock (money, dates) are checked in src/campaigns/validation.ts.
  */
 import { z } from 'zod';
 import { MAX_PLATFORM_FEE_BPS, MIN_PLATFORM_FEE_BPS, SUPPORTED_CURRENCIES } from '../money';

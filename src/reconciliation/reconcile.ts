@@ -10,7 +10,7 @@
 import type Stripe from 'stripe';
 import { sql } from 'kysely';
 import { type Db } from '../../db/database';
-import { campaignMoney } from '../ledger/campaign-money';
+import { pledgeTotals } from '../pledges/pledge-totals';
 import { ledgerTotals, type LedgerTotals } from '../ledger/ledger';
 
 export interface ReconciliationCheck {
@@ -35,7 +35,7 @@ const check = (name: string, expected: number, actual: number): ReconciliationCh
 export async function reconcileCampaign(db: Db, campaignId: string, stripe?: Stripe): Promise<ReconciliationReport> {
   const campaign = await db.selectFrom('campaigns').select(['id', 'currency']).where('id', '=', campaignId).executeTakeFirstOrThrow();
   const ledger = await ledgerTotals(db, campaignId);
-  const pledges = await campaignMoney(db, campaignId);
+  const pledges = await pledgeTotals(db, campaignId);
   const refunds = await db
     .selectFrom('refunds')
     .innerJoin('pledges', 'pledges.id', 'refunds.pledge_id')

@@ -1,7 +1,7 @@
 /**
  * The payout arithmetic. The invariant it keeps, per campaign, to the minor unit:
  *   captured - refunded = (transfer - transfer reversals) + (commission - commission reversals) + processing fees
- *                         + held back
+ *                         - what the platform absorbs
  */
 import { platformCommission } from '../money';
 
@@ -19,8 +19,11 @@ export interface PayoutAmounts {
   processingFees: number;
   /** What the creator receives. */
   transfer: number;
-  /** What the platform keeps back because fees exceed what is left (heavy refunds): never a negative transfer. */
-  heldBack: number;
+  /**
+   * By how much commission and Stripe's fees exceed what is left (after heavy refunds): the platform bears it, so the
+   * transfer is never negative. Zero or more.
+   */
+  platformAbsorbs: number;
 }
 
 export function computePayout({ captured, refunded, processingFees, platformFeeBps }: PayoutInput): PayoutAmounts {
@@ -28,7 +31,7 @@ export function computePayout({ captured, refunded, processingFees, platformFeeB
   if (netCollected < 0) throw new RangeError('refunded exceeds captured');
   const platformFee = platformCommission(netCollected, platformFeeBps);
   const owed = netCollected - platformFee - processingFees;
-  return { netCollected, platformFee, processingFees, transfer: Math.max(owed, 0), heldBack: Math.min(owed, 0) };
+  return { netCollected, platformFee, processingFees, transfer: Math.max(owed, 0), platformAbsorbs: Math.max(-owed, 0) };
 }
 
 export interface RefundAfterPayoutInput extends PayoutInput {

@@ -9,7 +9,7 @@ import { type Client } from '@temporalio/client';
 import { DefaultLogger, type NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createDatabaseActivities, createStripeActivities, type ActivityDeps } from '../../activities';
 import { type Config } from '../config';
-import { startNotificationOutbox, startPendingPledgeSweep } from './outbox';
+import { startHousekeepingWorkflows } from './housekeeping';
 
 export interface WorkersOptions {
   connection: NativeConnection;
@@ -62,8 +62,7 @@ export async function startConfiguredWorkers(
     workflows: workflowSource(),
     ...(overrides ? { overrides } : {}),
   });
-  await startNotificationOutbox(client, config.temporal.taskQueue);
-  await startPendingPledgeSweep(client, config.temporal.taskQueue, config.temporal.stripeTaskQueue);
+  await startHousekeepingWorkflows(client, config.temporal.taskQueue, config.temporal.stripeTaskQueue);
   return workers;
 }
 

@@ -61,19 +61,20 @@ describe('computePayout', () => {
       platformFee: 5_400,
       processingFees: 3_200,
       transfer: 81_400,
-      heldBack: 0,
+      platformAbsorbs: 0,
     });
   });
 
-  it('keeps the invariant captured - refunded = transfer + commission + fees + held back', () => {
+  it('keeps the invariant captured - refunded = transfer + commission + fees - what the platform absorbs', () => {
     for (const [captured, refunded, fees, bps] of [
       [1_999, 0, 88, 600],
       [123_457, 3_333, 4_000, 500],
       [7, 0, 30, 800],
     ] as const) {
       const payout = computePayout({ captured, refunded, processingFees: fees, platformFeeBps: bps });
-      expect(payout.transfer + payout.platformFee + payout.processingFees + payout.heldBack).toBe(captured - refunded);
+      expect(payout.transfer + payout.platformFee + payout.processingFees - payout.platformAbsorbs).toBe(captured - refunded);
       expect(payout.transfer).toBeGreaterThanOrEqual(0);
+      expect(payout.platformAbsorbs).toBeGreaterThanOrEqual(0);
     }
   });
 

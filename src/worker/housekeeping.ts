@@ -1,9 +1,18 @@
+/**
+ * The long-running housekeeping workflows, one of each per Temporal namespace: the notification outbox and the pending-pledge
+ * sweep. Every worker process starts them at start-up; one already running is left as it is.
+ */
 import { type Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { NOTIFICATION_OUTBOX_WORKFLOW_ID, type notificationOutboxWorkflow } from '../../workflows/notification-outbox';
 import { PENDING_PLEDGE_SWEEP_WORKFLOW_ID, type pendingPledgeSweepWorkflow } from '../../workflows/pending-pledge-sweep';
 
-/** Starts the one outbox-draining workflow unless it already runs (every worker process calls this at start). */
-export async function startNotificationOutbox(client: Client, taskQueue: string): Promise<void> {
+export async function startHousekeepingWorkflows(client: Client, taskQueue: string, stripeTaskQueue: string): Promise<void> {
+  await startNotificationOutbox(client, taskQueue);
+  await startPendingPledgeSweep(client, taskQueue, stripeTaskQueue);
+}
+
+/** Starts the one outbox-draining workflow unless it already runs. */
+async function startNotificationOutbox(client: Client, taskQueue: string): Promise<void> {
   try {
     await client.workflow.start<typeof notificationOutboxWorkflow>('notificationOutboxWorkflow', {
       workflowId: NOTIFICATION_OUTBOX_WORKFLOW_ID,
@@ -18,7 +27,7 @@ export async function startNotificationOutbox(client: Client, taskQueue: string)
 }
 
 /** Starts the one pending-pledge sweep unless it already runs: every 5 minutes, pledges pending over 10 minutes. */
-export async function startPendingPledgeSweep(client: Client, taskQueue: string, stripeTaskQueue: string): Promise<void> {
+async function startPendingPledgeSweep(client: Client, taskQueue: string, stripeTaskQueue: string): Promise<void> {
   try {
     await client.workflow.start<typeof pendingPledgeSweepWorkflow>('pendingPledgeSweepWorkflow', {
       workflowId: PENDING_PLEDGE_SWEEP_WORKFLOW_ID,

@@ -1,10 +1,13 @@
-/** Campaign rules that need the currency or the clock: money amounts, dates and durations, refund terms. */
+/**
+ * Validation that needs the currency or the clock, after the request's shape is parsed (src/campaigns/schemas.ts):
+ * pledge and campaign amounts, dates and durations, refund terms. Each refusal names the field at fault.
+ */
 import { type Config } from '../config';
-import { invalidField, unprocessable } from '../api/errors';
+import { invalidField, unprocessable } from '../errors';
 import { fromMinorUnits, MAXIMUM_CHARGE_AMOUNT, minimumChargeAmount, MoneyError, toMinorUnits } from '../money';
 import { type CreateCampaignBody } from './schemas';
 
-/** Decimal string -> minor units of `currency`; a 400 naming `field` when it is not an amount of that currency. */
+/** Decimal string -> minor units of `currency`; an invalid-field error naming `field` when it is not an amount of that currency. */
 function minorUnitsOf(field: string, amount: string, currency: string): number {
   try {
     return toMinorUnits(amount, currency);
@@ -14,7 +17,7 @@ function minorUnitsOf(field: string, amount: string, currency: string): number {
   }
 }
 
-/** Decimal string -> minor units of `currency`, at least Stripe's minimum; a 400 naming `field` otherwise. */
+/** Decimal string -> minor units of `currency`, at least Stripe's minimum; an invalid-field error naming `field` otherwise. */
 export function chargeableAmount(field: string, amount: string, currency: string): number {
   const minor = minorUnitsOf(field, amount, currency);
   const minimum = minimumChargeAmount(currency);
@@ -22,7 +25,7 @@ export function chargeableAmount(field: string, amount: string, currency: string
   return minor;
 }
 
-/** A pledge's amount: what one Stripe charge can take, from its minimum to its maximum; a 4xx naming `amount` otherwise. */
+/** A pledge's amount: what one Stripe charge can take, from its minimum to its maximum; an error naming `amount` otherwise. */
 export function pledgeAmount(amount: string, currency: string): number {
   const minor = minorUnitsOf('amount', amount, currency);
   const minimum = minimumChargeAmount(currency);
@@ -61,16 +64,4 @@ export function checkCampaign(body: CreateCampaignBody, config: Config, now = Da
   }
   if (body.model === 'kia' && !body.refundTerms) throw invalidField('refundTerms', 'is required for keep-it-all campaigns');
   return { goalAmount, startsAt, endsAt };
-}
-
-/** A URL slug from a title: "My Lamp!" -> "my-lamp". */
-export function slugify(title: string): string {
-  const slug = title
-    .toLowerCase()
-    .normalize('NFKD')
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 60)
-    .replace(/-+$/g, '');
-  return slug || 'campaign';
 }
