@@ -9,7 +9,7 @@ import { createNotificationActivities } from './notifications';
 import { createPayoutActivities } from './payouts';
 import { createPledgeSettlementActivities } from './pledge-settlement';
 import { createRefundActivities } from './refunds';
-import { resolvePendingPledges } from '../src/pledges/place-pledge';
+import { resolvePendingPledges } from '../src/pledges/resolve-pending-pledges';
 
 export function createDatabaseActivities(deps: ActivityDeps) {
   const settlement = createPledgeSettlementActivities(deps);

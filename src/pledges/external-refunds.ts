@@ -9,9 +9,9 @@
  */
 import type Stripe from 'stripe';
 import { type AppDatabase } from '../../db/database';
-import { ApiError } from '../api/errors';
+import { DomainError } from '../errors';
 import { recordRefundOnPledge } from '../refunds/record-refund';
-import { syncAuthentication } from './place-pledge';
+import { syncAuthentication } from './complete-authentication';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -38,7 +38,7 @@ export async function recordExternalRefunds(deps: { database: AppDatabase; strip
   // capture, so Stripe is asked to deliver the event again later.
   const capture = await db.selectFrom('ledger_entries').select('id').where('kind', '=', 'capture').where('stripe_object_id', '=', charge.id).executeTakeFirst();
   if (!pledge || !capture) {
-    throw new ApiError(503, 'capture_not_recorded_yet', `The capture of charge ${charge.id} is not recorded yet; Stripe delivers this event again`);
+    throw new DomainError('unavailable', 'capture_not_recorded_yet', `The capture of charge ${charge.id} is not recorded yet; Stripe delivers this event again`);
   }
 
   const refunds = await deps.stripe.refunds.list({ payment_intent: paymentIntentId, limit: 100 });

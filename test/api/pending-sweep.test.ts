@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import request from 'supertest';
-import { resolvePendingPledges } from '../../src/pledges/place-pledge';
+import { resolvePendingPledges } from '../../src/pledges/resolve-pending-pledges';
 import { campaignRow, createTestApi, type TestApi, tokenUser } from '../helpers/api';
 import { startTestStripe, type TestStripe } from '../helpers/stripe';
 

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
-import { resolvePendingPledges } from '../../src/pledges/place-pledge';
+import { resolvePendingPledges } from '../../src/pledges/resolve-pending-pledges';
 import { campaignRow, type CampaignRowOptions, createTestApi, deliverStandinEvent, type TestApi, tokenUser } from '../helpers/api';
 import { startTestStripe, type TestStripe } from '../helpers/stripe';
 

@@ -20,7 +20,7 @@ import { IN_PROGRESS_LEASE_MS } from '../../src/api/idempotency';
 import { issueToken } from '../../src/auth/tokens';
 import { type Config, loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
-import { resolvePendingPledges } from '../../src/pledges/place-pledge';
+import { resolvePendingPledges } from '../../src/pledges/resolve-pending-pledges';
 import { reconcileCampaign } from '../../src/reconciliation/reconcile';
 import { startTestStripe, type TestStripe } from '../helpers/stripe';
 

@@ -1,38 +1,22 @@
 /**
- * The signed-in user's own resources: the Stripe Connect Express account that receives their payouts.
+ * The signed-in user's own resources: the Stripe Connect Express account that receives their payouts, and their
+ * pledges.
  */
 import { Router } from 'express';
+import { startConnectOnboarding } from '../../connect/onboarding';
+import { notFound } from '../../errors';
 import { fromMinorUnits } from '../../money';
-import { stripeKeys } from '../../payments/idempotency-keys';
+import { backerPledges } from '../../pledges/backer-pledges';
 import { type ApiContext, requireStripe, requireUser } from '../context';
-import { notFound } from '../errors';
 
 export function meRoutes(context: ApiContext): Router {
-  const db = context.database.db;
   const router = Router();
 
   /** Creates the Express account once (keyed by the user id), then a fresh onboarding link each time. */
   router.post('/connect', async (_req, res) => {
     const user = requireUser(res);
-    const stripe = requireStripe(context);
-    let accountId = user.stripe_account_id;
-    if (!accountId) {
-      const account = await stripe.accounts.create(
-        { type: 'express', email: user.email, capabilities: { transfers: { requested: true } }, metadata: { user_id: user.id } },
-        { idempotencyKey: stripeKeys.connectAccount(user.id) },
-      );
-      // A concurrent request may have stored the same account first (same key, same account): keep it.
-      await db.updateTable('users').set({ stripe_account_id: account.id, updated_at: new Date() }).where('id', '=', user.id).where('stripe_account_id', 'is', null).execute();
-      accountId = account.id;
-    }
-    const publicUrl = context.config.http.publicUrl;
-    const link = await stripe.accountLinks.create({
-      account: accountId,
-      type: 'account_onboarding',
-      refresh_url: `${publicUrl}/me/connect/refresh`,
-      return_url: `${publicUrl}/me/connect/done`,
-    });
-    res.status(201).json({ accountId, onboardingUrl: link.url });
+    const onboarding = await startConnectOnboarding({ database: context.database, stripe: requireStripe(context), publicUrl: context.config.http.publicUrl }, user);
+    res.status(201).json({ accountId: onboarding.accountId, onboardingUrl: onboarding.onboardingUrl });
   });
 
   router.get('/connect', async (_req, res) => {
@@ -49,27 +33,7 @@ export function meRoutes(context: ApiContext): Router {
   /** The caller's pledges, newest first, with their campaign. */
   router.get('/pledges', async (_req, res) => {
     const user = requireUser(res);
-    const rows = await db
-      .selectFrom('pledges')
-      .innerJoin('campaigns', 'campaigns.id', 'pledges.campaign_id')
-      .select([
-        'pledges.id',
-        'pledges.status',
-        'pledges.amount',
-        'pledges.amount_refunded',
-        'pledges.currency',
-        'pledges.reward_id',
-        'pledges.failure_code',
-        'pledges.grace_ends_at',
-        'pledges.created_at',
-        'campaigns.id as campaign_id',
-        'campaigns.title as campaign_title',
-        'campaigns.slug as campaign_slug',
-      ])
-      .where('pledges.backer_id', '=', user.id)
-      .orderBy('pledges.created_at', 'desc')
-      .limit(500)
-      .execute();
+    const rows = await backerPledges(context.database.db, user.id);
     res.json({
       data: rows.map((row) => ({
         id: row.id,

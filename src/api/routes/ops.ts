@@ -2,7 +2,7 @@
 import { Router } from 'express';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { type ApiContext, requireRole, requireWorkflows } from '../context';
-import { notFound } from '../errors';
+import { notFound } from '../../errors';
 import { reconcileCampaign } from '../../reconciliation/reconcile';
 import { reconciliationView } from '../../reconciliation/report';
 import { campaignIdParams } from './campaign-lifecycle';

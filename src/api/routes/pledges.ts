@@ -1,17 +1,16 @@
 /**
- * The backer's own pledges. Today: saving a new card for a pledge whose charge failed, which wakes its settlement
- * (placement, changes and cancellation are the pledge API's).
+ * The pledge API: placement (with a required Idempotency-Key), changes, cancellation, and a new card for a pledge
+ * whose charge failed, which wakes its settlement. The use cases are in src/pledges/.
  */
 import { Router } from 'express';
-import Stripe from 'stripe';
 import { z } from 'zod';
 import { fromMinorUnits } from '../../money';
 import { cancelPledge } from '../../pledges/cancel-pledge';
 import { changePledge } from '../../pledges/change-pledge';
 import { placePledge } from '../../pledges/place-pledge';
+import { updatePaymentMethod } from '../../pledges/update-payment-method';
 import { type ApiContext, requireStripe, requireUser, requireWorkflows } from '../context';
 import { idempotent } from '../idempotency';
-import { ApiError, conflict, forbidden, notFound } from '../errors';
 
 export const pledgeIdParams = z.object({ id: z.uuid() });
 export const placePledgeBody = z.object({
@@ -52,7 +51,6 @@ export const changePledgeBody = z
 export const paymentMethodBody = z.object({ paymentMethodId: z.string().regex(/^pm_\w+$/, 'must be a Stripe PaymentMethod id (pm_...)') });
 
 export function pledgeRoutes(context: ApiContext): Router {
-  const db = context.database.db;
   const router = Router();
 
   router.patch('/:id', async (req, res) => {
@@ -88,27 +86,8 @@ export function pledgeRoutes(context: ApiContext): Router {
     const user = requireUser(res);
     const { id } = pledgeIdParams.parse(req.params);
     const { paymentMethodId } = paymentMethodBody.parse(req.body);
-    const stripe = requireStripe(context);
-    const workflows = requireWorkflows(context);
-    const pledge = await db.selectFrom('pledges').selectAll().where('id', '=', id).executeTakeFirst();
-    if (!pledge) throw notFound('Pledge');
-    if (pledge.backer_id !== user.id) throw forbidden('Only the backer can change this pledge’s card');
-    if (pledge.status !== 'errored') throw conflict('pledge_not_errored', `Only a pledge whose payment failed needs a new card; this one is ${pledge.status}`);
-    if (pledge.grace_ends_at && pledge.grace_ends_at.getTime() <= Date.now()) throw conflict('grace_window_closed', 'The time to fix this payment has passed');
-    if (!user.stripe_customer_id) throw conflict('no_customer', 'The backer has no Stripe customer');
-    let attached: Stripe.PaymentMethod;
-    try {
-      attached = await stripe.paymentMethods.attach(paymentMethodId, { customer: user.stripe_customer_id });
-    } catch (error) {
-      if (error instanceof Stripe.errors.StripeCardError) throw new ApiError(402, error.code ?? 'card_declined', error.message);
-      if (error instanceof Stripe.errors.StripeInvalidRequestError) {
-        throw new ApiError(400, 'invalid_payment_method', error.message, [{ path: 'paymentMethodId', message: error.message }]);
-      }
-      throw error;
-    }
-    await db.updateTable('pledges').set({ payment_method_id: attached.id, updated_at: new Date() }).where('id', '=', pledge.id).where('status', '=', 'errored').execute();
-    await workflows.paymentMethodUpdated(pledge.campaign_id, pledge.id);
-    res.status(202).json({ id: pledge.id, status: 'retrying', paymentMethodId: attached.id });
+    const updated = await updatePaymentMethod({ database: context.database, stripe: requireStripe(context), workflows: requireWorkflows(context) }, id, user, paymentMethodId);
+    res.status(202).json({ id: updated.pledgeId, status: 'retrying', paymentMethodId: updated.paymentMethodId });
   });
 
   return router;

@@ -11,9 +11,9 @@ import { sql } from 'kysely';
 import { z } from 'zod';
 import { applyAccountUpdate } from '../../connect/account-updates';
 import { recordExternalRefunds } from '../../pledges/external-refunds';
-import { completeAuthentication } from '../../pledges/place-pledge';
+import { completeAuthentication } from '../../pledges/complete-authentication';
 import { type ApiContext, requireStripe } from '../context';
-import { ApiError } from '../errors';
+import { DomainError } from '../../errors';
 
 /**
  * Signatures older than this are refused, so a captured delivery cannot be replayed later (Stripe's default and
@@ -34,15 +34,15 @@ export function stripeWebhookRoutes(context: ApiContext): Router {
   router.post('/', express.raw({ type: '*/*', limit: '1mb' }), async (req, res) => {
     const stripe = requireStripe(context);
     const secret = context.config.stripe.webhookSecret;
-    if (!secret) throw new ApiError(503, 'webhooks_unavailable', 'STRIPE_WEBHOOK_SECRET is not configured');
+    if (!secret) throw new DomainError('unavailable', 'webhooks_unavailable', 'STRIPE_WEBHOOK_SECRET is not configured');
     const signature = req.headers['stripe-signature'];
     let event: Stripe.Event;
     try {
       event = stripe.webhooks.constructEvent(req.body as Buffer, typeof signature === 'string' ? signature : '', secret, SIGNATURE_TOLERANCE_SECONDS);
     } catch {
-      throw new ApiError(400, 'invalid_signature', 'The Stripe-Signature header does not match this payload');
+      throw new DomainError('invalid', 'invalid_signature', 'The Stripe-Signature header does not match this payload');
     }
-    if (!eventShape.safeParse(event).success) throw new ApiError(400, 'invalid_event', 'The payload is not a Stripe event');
+    if (!eventShape.safeParse(event).success) throw new DomainError('invalid', 'invalid_event', 'The payload is not a Stripe event');
     const recorded = await db
       .insertInto('stripe_events')
       .values({ id: event.id, type: event.type, payload: JSON.stringify(event) })
