@@ -104,7 +104,7 @@ async function run(rss: ReturnType<typeof peakRss>, stops: Array<() => unknown>)
     await sql`insert into pledges (campaign_id, backer_id, amount, currency, status, payment_intent_id, payment_method_id, authorized_at)
               select ${campaignId}::uuid, md5(${campaignId} || g)::uuid, ${intents.amount}, 'USD', 'authorized', (${intents.ids}::text[])[g], 'pm_card_visa', now()
               from generate_series(1, ${pledges}) g`.execute(db);
-    await controls.setRateLimit(RATE);
+    await controls.setRateLimit(RATE, { overall: RATE });
     await controls.clearRequests();
     rss.reset();
 

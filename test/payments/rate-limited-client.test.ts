@@ -43,7 +43,7 @@ const apiRequests = async () => (await t.requests()).filter((request) => request
 
 test('requests are spread at the per-endpoint rate, endpoints share only the overall rate, and Stripe answers no 429', async () => {
   // The stand-in limits requests like Stripe (20/s here, with its bucket's burst of 20).
-  await t.setRateLimit(rates.overall);
+  await t.setRateLimit(rates.overall, { overall: rates.overall });
   const stripe = createStripeClient({ secretKey: TEST_STRIPE_KEY, apiBase: t.url, requestsPerSecond: rates });
 
   const started = Date.now();
@@ -63,7 +63,7 @@ test('requests are spread at the per-endpoint rate, endpoints share only the ove
 });
 
 test('without the limiter the same burst reaches Stripe at once and is answered 429 (what the limiter prevents)', async () => {
-  await t.setRateLimit(rates.overall);
+  await t.setRateLimit(rates.overall, { overall: rates.overall });
   const unpaced = createStripeClient({ secretKey: TEST_STRIPE_KEY, apiBase: t.url });
 
   const outcomes = await burst(unpaced);

@@ -10,12 +10,18 @@ export type CardBehaviour =
   | 'always_authenticate'
   | 'authenticate_unless_setup'
   | 'setup_for_off_session'
-  | 'attach_ok_charge_fails';
+  | 'attach_ok_charge_fails'
+  /** The charge succeeds; a refund of it is accepted, then fails later. */
+  | 'refund_fails'
+  /** The charge succeeds, then the cardholder disputes it. */
+  | 'disputed';
 
 interface TestCard {
   brand: string;
   last4: string;
   behaviour: CardBehaviour;
+  /** The dispute reason, for cards that are disputed. */
+  disputeReason?: string;
 }
 
 export const TEST_CARDS: Record<string, TestCard> = {
@@ -29,6 +35,12 @@ export const TEST_CARDS: Record<string, TestCard> = {
   pm_card_authenticationRequiredOnSetup: { brand: 'visa', last4: '3155', behaviour: 'authenticate_unless_setup' },
   pm_card_authenticationRequiredSetupForOffSession: { brand: 'visa', last4: '3155', behaviour: 'setup_for_off_session' },
   pm_card_chargeCustomerFail: { brand: 'visa', last4: '0341', behaviour: 'attach_ok_charge_fails' },
+  pm_card_visa_debit: { brand: 'visa', last4: '5556', behaviour: 'succeeds' },
+  pm_card_amex: { brand: 'amex', last4: '8431', behaviour: 'succeeds' },
+  pm_card_discover: { brand: 'discover', last4: '1117', behaviour: 'succeeds' },
+  pm_card_refundFail: { brand: 'visa', last4: '5126', behaviour: 'refund_fails' },
+  pm_card_createDispute: { brand: 'visa', last4: '0259', behaviour: 'disputed', disputeReason: 'fraudulent' },
+  pm_card_createDisputeProductNotReceived: { brand: 'visa', last4: '2685', behaviour: 'disputed', disputeReason: 'product_not_received' },
 };
 
 export interface ChargeDecision {

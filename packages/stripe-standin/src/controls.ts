@@ -14,8 +14,13 @@ export interface StandinControls {
   clearFaults(): Promise<void>;
   requests(): Promise<LoggedRequest[]>;
   clearRequests(): Promise<void>;
-  /** Requests per second before 429s, as Stripe limits them; 0 lifts the limit. */
-  setRateLimit(perSecond: number): Promise<void>;
+  /**
+   * Requests per second to each endpoint before 429s, as Stripe limits them, and to all endpoints together
+   * (`overall`, default 4 x `perSecond` as in Stripe's live mode); 0 lifts a limit.
+   */
+  setRateLimit(perSecond: number, options?: { overall?: number }): Promise<void>;
+  /** Replaces the exchange rates it names: settlement-currency units per unit of each currency (`{ eur: 1.08 }`). */
+  setExchangeRates(rates: Record<string, number>): Promise<void>;
   /** Completes (or fails) the 3-D Secure step of an intent, as the backer's browser would. */
   authenticate(kind: 'payment_intents' | 'setup_intents', id: string, options?: { fail?: boolean }): Promise<void>;
 }
@@ -35,7 +40,8 @@ export function standinControls(baseUrl: string): StandinControls {
     clearFaults: async () => void (await control('DELETE', '/_standin/faults')),
     requests: () => control('GET', '/_standin/requests') as Promise<LoggedRequest[]>,
     clearRequests: async () => void (await control('DELETE', '/_standin/requests')),
-    setRateLimit: async (perSecond) => void (await control('POST', '/_standin/rate-limit', { perSecond })),
+    setRateLimit: async (perSecond, options = {}) => void (await control('POST', '/_standin/rate-limit', { perSecond, ...(options.overall === undefined ? {} : { overall: options.overall }) })),
+    setExchangeRates: async (rates) => void (await control('POST', '/_standin/fx', { rates })),
     authenticate: async (kind, id, options = {}) => void (await control('POST', `/_standin/${kind}/${id}/authenticate`, { fail: Boolean(options.fail) })),
   };
 }

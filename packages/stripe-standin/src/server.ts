@@ -41,11 +41,23 @@ export interface LoggedRequest {
 export interface StripeStandinOptions {
   port?: number;
   host?: string;
-  /** Requests per second before 429s, as Stripe's test mode limit (25/s). Unlimited when absent. */
+  /**
+   * Requests per second to each endpoint (method and path, ids collapsed) before 429s, as Stripe limits each
+   * endpoint (https://docs.stripe.com/rate-limits). Unlimited when absent.
+   */
   rateLimit?: number;
+  /** Requests per second to all endpoints together; 4 x `rateLimit` when absent (Stripe's live mode: 100 and 25). */
+  overallRateLimit?: number;
   fee?: FeeRule;
   /** Base delay of webhook retries (doubling each time, 5 attempts). */
   webhookRetryMs?: number;
+  /** The platform account's settlement currency: balances, fees and balance transactions are in it (default usd). */
+  settlementCurrency?: string;
+  /**
+   * Real time after which a change Stripe makes later (a test card's dispute, a refund failing, a dispute decided)
+   * happens even if the stand-in clock has not reached it (default 2000 ms; Infinity: only the clock).
+   */
+  realTimeFallbackMs?: number;
 }
 
 export interface RunningStripeStandin {
@@ -68,16 +80,26 @@ const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
 
 export async function startStripeStandin(options: StripeStandinOptions = {}): Promise<RunningStripeStandin> {
   let baseUrl = '';
-  const state = new StripeState(() => baseUrl, options.fee);
+  const state = new StripeState(() => baseUrl, {
+    ...(options.fee ? { fee: options.fee } : {}),
+    ...(options.settlementCurrency ? { settlementCurrency: options.settlementCurrency } : {}),
+    ...(options.realTimeFallbackMs !== undefined ? { realTimeFallbackMs: options.realTimeFallbackMs } : {}),
+  });
   const idempotency = new Map<string, StoredResponse>();
   /** Keys of requests Stripe is still working on. */
   const inProgress = new Set<string>();
   const requests: LoggedRequest[] = [];
   let faults: Array<Fault & { fired: number }> = [];
   let rateLimit = options.rateLimit;
-  const bucket = { tokens: rateLimit ?? Infinity, refilledAt: Date.now() };
+  let overallRateLimit = options.overallRateLimit ?? (rateLimit ? 4 * rateLimit : undefined);
+  /** One token bucket per endpoint, and one for the account as a whole. */
+  const buckets = new Map<string, { tokens: number; refilledAt: number }>();
+  let overall = { tokens: overallRateLimit ?? Infinity, refilledAt: Date.now() };
   const deliveries = new WebhookDeliveries(state, options.webhookRetryMs ?? 1000);
   state.onEvent = (event) => deliveries.enqueue(event);
+  // Changes Stripe makes later also happen as real time passes, not only when a request or the clock finds them.
+  const ticker = setInterval(() => state.runDue(), 250);
+  ticker.unref();
 
   const server = createServer((req, res) => {
     void handle(req, res).catch((error: unknown) => {
@@ -106,8 +128,16 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
     if (!/^Bearer (sk|rk)_(test|live)_\S+$/.test(req.headers.authorization ?? '')) {
       return reply(401, { error: { type: 'invalid_request_error', message: 'Invalid API Key provided. Use `Authorization: Bearer sk_test_...`.' } });
     }
-    if (!takeToken(bucket, rateLimit)) {
-      return reply(429, { error: { type: 'invalid_request_error', code: 'rate_limit', message: 'Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.' } });
+    const endpoint = endpointOf(method, path);
+    const bucket = buckets.get(endpoint) ?? { tokens: rateLimit ?? Infinity, refilledAt: Date.now() };
+    buckets.set(endpoint, bucket);
+    const limited = !takeToken(bucket, rateLimit) ? 'endpoint-rate' : !takeToken(overall, overallRateLimit) ? 'global-rate' : undefined;
+    if (limited) {
+      return reply(
+        429,
+        { error: { type: 'invalid_request_error', code: 'rate_limit', message: 'Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.' } },
+        { 'stripe-rate-limited-reason': limited },
+      );
     }
 
     const fault = pickFault(faults, method, path, idempotencyKey);
@@ -171,6 +201,7 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
     let status = 200;
     let body: unknown;
     try {
+      state.runDue();
       body = route(state, method, path, params);
       const expand = (params.expand as string[] | undefined) ?? [];
       body = expandObject(state, body, expand);
@@ -197,6 +228,7 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
     let m: RegExpExecArray | null;
     try {
       if (method === 'POST' && path === '/_standin/clock/advance') {
+        state.runDue();
         state.advance(Number(params.seconds ?? 0));
         return send(res, 200, { now: state.nowSeconds });
       }
@@ -222,11 +254,23 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
       }
       if (method === 'POST' && path === '/_standin/rate-limit') {
         const perSecond = Number(params.perSecond ?? 0);
+        const overallPerSecond = params.overall === undefined ? 4 * perSecond : Number(params.overall);
         if (!(perSecond >= 0)) throw invalidRequest('perSecond must be 0 (unlimited) or more', 'perSecond');
+        if (!(overallPerSecond >= 0)) throw invalidRequest('overall must be 0 (unlimited) or more', 'overall');
         rateLimit = perSecond || undefined;
-        bucket.tokens = perSecond || Infinity;
-        bucket.refilledAt = Date.now();
-        return send(res, 200, { perSecond });
+        overallRateLimit = overallPerSecond || undefined;
+        buckets.clear();
+        overall = { tokens: overallRateLimit ?? Infinity, refilledAt: Date.now() };
+        return send(res, 200, { perSecond, overall: overallPerSecond });
+      }
+      if (method === 'POST' && path === '/_standin/fx') {
+        if (!params.rates || typeof params.rates !== 'object') throw invalidRequest('rates must be an object of settlement-currency units per unit, e.g. { "eur": 1.08 }', 'rates');
+        const rates = state.rates.replace(params.rates as Record<string, unknown>);
+        return send(res, 200, { settlement_currency: state.settlementCurrency, rates });
+      }
+      if (method === 'GET' && path === '/_standin/fx') {
+        const currency = typeof params.currency === 'string' ? params.currency.toLowerCase() : undefined;
+        return send(res, 200, { settlement_currency: state.settlementCurrency, ...(currency ? { rate: state.rates.rate(currency) } : {}) });
       }
       if (method === 'GET' && path === '/_standin/requests') return send(res, 200, requests);
       if (method === 'DELETE' && path === '/_standin/requests') {
@@ -262,6 +306,7 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
     requests,
     close: () =>
       new Promise<void>((resolve) => {
+        clearInterval(ticker);
         deliveries.stop();
         server.closeAllConnections();
         server.close(() => resolve());
@@ -287,6 +332,12 @@ function parseBody(req: IncomingMessage, raw: string): Params {
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'application/json', 'request-id': newId('req'), ...headers });
   res.end(JSON.stringify(body));
+}
+
+/** The endpoint a request is limited under: its method and route, ids collapsed (`POST /v1/payment_intents/:id/capture`). */
+function endpointOf(method: string, path: string): string {
+  const parts = path.split('/').filter(Boolean);
+  return `${method} /${parts.map((part, index) => (index === 2 || index === 4 ? ':id' : part)).join('/')}`;
 }
 
 function takeToken(bucket: { tokens: number; refilledAt: number }, rate: number | undefined): boolean {
@@ -341,6 +392,12 @@ function route(state: StripeState, method: string, path: string, params: Params)
       return state.detach(id!);
     case 'POST setup_intents':
       return state.createSetupIntent(params);
+    case 'GET setup_intents':
+      return list(
+        [...state.setupIntents.values()].filter((intent) => (!params.customer || intent.customer === params.customer) && (!params.payment_method || intent.payment_method === params.payment_method)),
+        params,
+        '/v1/setup_intents',
+      );
     case 'GET setup_intents/:id':
       return state.setupIntent(id!);
     case 'POST setup_intents/:id/confirm':
@@ -363,10 +420,36 @@ function route(state: StripeState, method: string, path: string, params: Params)
       return state.capturePaymentIntent(id!, params);
     case 'POST payment_intents/:id/cancel':
       return state.cancelPaymentIntent(id!, params);
+    case 'GET charges':
+      return list(
+        [...state.charges.values()].filter((charge) => (!params.payment_intent || charge.payment_intent === params.payment_intent) && (!params.customer || charge.customer === params.customer)),
+        params,
+        '/v1/charges',
+      );
     case 'GET charges/:id':
       return lookup(state.charges, 'charge', id!);
+    case 'GET balance_transactions':
+      return list(
+        [...state.balanceTransactions.values()].filter(
+          (t) => (!params.source || t.source === params.source) && (!params.type || t.type === params.type) && (!params.currency || t.currency === params.currency),
+        ),
+        params,
+        '/v1/balance_transactions',
+      );
     case 'GET balance_transactions/:id':
       return lookup(state.balanceTransactions, 'balance_transaction', id!);
+    case 'GET disputes':
+      return list(
+        [...state.disputes.values()].filter((d) => (!params.charge || d.charge === params.charge) && (!params.payment_intent || d.payment_intent === params.payment_intent)),
+        params,
+        '/v1/disputes',
+      );
+    case 'GET disputes/:id':
+      return state.dispute(id!);
+    case 'POST disputes/:id':
+      return state.updateDispute(id!, params);
+    case 'POST disputes/:id/close':
+      return state.acceptDispute(id!);
     case 'POST refunds':
       return state.createRefund(params);
     case 'GET refunds':
@@ -377,6 +460,8 @@ function route(state: StripeState, method: string, path: string, params: Params)
       return state.createAccount(params);
     case 'GET accounts/:id':
       return state.account(id!);
+    case 'GET account':
+      return state.platformAccount;
     case 'POST account_links':
       if (!params.account) throw invalidRequest('Missing required param: account.', 'account');
       return state.createAccountLink(params);
@@ -385,10 +470,21 @@ function route(state: StripeState, method: string, path: string, params: Params)
     case 'POST transfers':
       if (!params.destination) throw invalidRequest('Missing required param: destination.', 'destination');
       return state.createTransfer(params);
+    case 'GET transfers':
+      return list(
+        [...state.transfers.values()].filter((t) => (!params.transfer_group || t.transfer_group === params.transfer_group) && (!params.destination || t.destination === params.destination)),
+        params,
+        '/v1/transfers',
+      );
     case 'GET transfers/:id':
       return state.transfer(id!);
     case 'POST transfers/:id/reversals':
       return state.createTransferReversal(id!, params);
+    case 'GET transfers/:id/reversals':
+      // Kept newest first on the transfer; `list` expects oldest first.
+      return list([...state.transfer(id!).reversals.data].reverse(), params, `/v1/transfers/${id}/reversals`);
+    case 'GET transfers/:id/reversals/:sub':
+      return state.transfer(id!).reversals.data.find((reversal) => reversal.id === sub) ?? (() => { throw missing('transfer_reversal', sub!); })();
     case 'GET events':
       return list(state.events.filter((event) => !params.type || event.type === params.type), params, '/v1/events');
     case 'GET events/:id':
@@ -452,7 +548,10 @@ function expandObject(state: StripeState, body: unknown, paths: string[]): unkno
       const next: Array<Record<string, unknown>> = [];
       for (const target of targets) {
         const value = target[field];
-        if (typeof value === 'string') {
+        if (Array.isArray(value)) {
+          // A list's `data` (expand[]=data.charge): each element is expanded along the rest of the path.
+          next.push(...value.filter((item): item is Record<string, unknown> => Boolean(item) && typeof item === 'object'));
+        } else if (typeof value === 'string') {
           const resolved = resolveId(state, value);
           if (resolved) {
             target[field] = structuredClone(resolved);
@@ -487,6 +586,10 @@ function resolveId(state: StripeState, id: string): object | undefined {
       return state.transfers.get(id);
     case 're':
       return state.refunds.get(id);
+    case 'dp':
+      return state.disputes.get(id);
+    case 'seti':
+      return state.setupIntents.get(id);
     default:
       return undefined;
   }

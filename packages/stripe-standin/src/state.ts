@@ -5,17 +5,36 @@
 import { randomBytes } from 'node:crypto';
 import type Stripe from 'stripe';
 import { decideCharge, decideSetup, TEST_CARDS, type CardBehaviour, type ChargeDecision } from './cards';
+import { checkAmountDigits, countryOf, ExchangeRates, formatAmount, parseCurrency } from './currencies';
 import { invalidRequest, missing, StripeApiError, unexpectedState } from './errors';
 
 type Params = Record<string, unknown>;
 
-const HOLD_DAYS = 7;
 const DAY = 86_400;
+const HOUR = 3_600;
 
-/** Stripe's minimum charge amounts and zero-decimal currencies (https://docs.stripe.com/currencies). */
-/** Stripe's largest charge in these currencies: eight digits of minor units. */
-const MAXIMUM_AMOUNT = 99_999_999;
-const MINIMUMS: Record<string, number> = { usd: 50, eur: 50, gbp: 30, cad: 50, aud: 50, nzd: 50, chf: 50, sek: 300, nok: 300, dkk: 250, pln: 200, czk: 1500, sgd: 50, hkd: 400, mxn: 1000, jpy: 50 };
+/**
+ * How long an authorization holds (https://docs.stripe.com/payments/place-a-hold-on-a-payment-method): 7 days,
+ * except merchant-initiated Visa transactions, whose window is exactly 4 days and 18 hours.
+ */
+const HOLD_SECONDS = 7 * DAY;
+const VISA_MERCHANT_INITIATED_HOLD_SECONDS = 4 * DAY + 18 * HOUR;
+/** Stand-in time after which the test cards' later events happen (each within what the contract allows). */
+const DISPUTE_AFTER_SECONDS = 60;
+const REFUND_FAILS_AFTER_SECONDS = 30 * 60;
+const DISPUTE_DECIDED_AFTER_SECONDS = 15 * 60;
+const EVIDENCE_DUE_SECONDS = 7 * DAY;
+/** Stripe's dispute fee: 15.00 USD, charged in the settlement currency. */
+const DISPUTE_FEE_USD = 1500;
+
+const EVIDENCE_FIELDS = [
+  'access_activity_log', 'billing_address', 'cancellation_policy', 'cancellation_policy_disclosure', 'cancellation_rebuttal',
+  'customer_communication', 'customer_email_address', 'customer_name', 'customer_purchase_ip', 'customer_signature',
+  'duplicate_charge_documentation', 'duplicate_charge_explanation', 'duplicate_charge_id', 'product_description', 'receipt',
+  'refund_policy', 'refund_policy_disclosure', 'refund_refusal_explanation', 'service_date', 'service_documentation',
+  'shipping_address', 'shipping_carrier', 'shipping_date', 'shipping_documentation', 'shipping_tracking_number',
+  'uncategorized_file', 'uncategorized_text',
+] as const;
 
 export interface FeeRule {
   percentBps: number;
@@ -27,7 +46,38 @@ export interface StoredPaymentMethod {
   behaviour: CardBehaviour;
   /** Saved for off-session use with any authentication done (SetupIntent or setup_future_usage). */
   setUp: boolean;
+  /** For the test cards that are disputed: the reason the cardholder gives. */
+  disputeReason?: string;
 }
+
+export interface StateOptions {
+  fee?: FeeRule;
+  /** The platform account's settlement currency (default usd). */
+  settlementCurrency?: string;
+  /** Real time after which a scheduled change happens even if the stand-in clock has not reached it. */
+  realTimeFallbackMs?: number;
+}
+
+/** A change Stripe makes later on its own (a dispute, a refund failing): due in stand-in time, or after real time. */
+interface ScheduledChange {
+  dueAt: number;
+  realDueMs: number;
+  apply: () => void;
+}
+
+interface BalanceTransactionDetails {
+  exchangeRate?: number | null;
+  reportingCategory?: string;
+  description?: string | null;
+  feeDescription?: string;
+}
+
+/** The currency Stripe gives a connected account by its country, for the countries this product onboards. */
+const CONNECTED_ACCOUNT_CURRENCIES: Record<string, string> = {
+  US: 'usd', GB: 'gbp', CA: 'cad', AU: 'aud', NZ: 'nzd', JP: 'jpy', CH: 'chf', SE: 'sek', NO: 'nok', DK: 'dkk', PL: 'pln',
+  CZ: 'czk', SG: 'sgd', HK: 'hkd', MX: 'mxn', BR: 'brl', IN: 'inr', AT: 'eur', BE: 'eur', DE: 'eur', ES: 'eur', FI: 'eur',
+  FR: 'eur', IE: 'eur', IT: 'eur', LU: 'eur', NL: 'eur', PT: 'eur',
+};
 
 export function newId(prefix: string): string {
   return `${prefix}_${randomBytes(12).toString('base64url').replace(/[-_]/g, 'x')}`;
@@ -46,14 +96,69 @@ export class StripeState {
   readonly accounts: Map<string, Stripe.Account> = new Map();
   readonly accountLinks: Map<string, { account: string; returnUrl: string }> = new Map();
   readonly transfers: Map<string, Stripe.Transfer> = new Map();
+  readonly disputes: Map<string, Stripe.Dispute> = new Map();
+  /** The exchange rate of each charge's conversion into the settlement currency (null: no conversion). */
+  readonly chargeRates: Map<string, number | null> = new Map();
+  readonly rates: ExchangeRates;
+  readonly platformAccount: Stripe.Account;
+  readonly fee: FeeRule;
+  private readonly scheduled: ScheduledChange[] = [];
+  private readonly realTimeFallbackMs: number;
   readonly events: Stripe.Event[] = [];
   readonly webhookEndpoints: Map<string, Stripe.WebhookEndpoint & { secret: string }> = new Map();
   onEvent: (event: Stripe.Event) => void = () => undefined;
 
   constructor(
     readonly baseUrl: () => string,
-    readonly fee: FeeRule = { percentBps: 290, fixed: 30 },
-  ) {}
+    options: StateOptions = {},
+  ) {
+    this.fee = options.fee ?? { percentBps: 290, fixed: 30 };
+    this.realTimeFallbackMs = options.realTimeFallbackMs ?? 2_000;
+    const settlementCurrency = parseCurrency(options.settlementCurrency ?? 'usd', 'settlementCurrency');
+    this.rates = new ExchangeRates(settlementCurrency);
+    this.platformAccount = {
+      id: newId('acct'),
+      object: 'account',
+      type: 'standard',
+      country: countryOf(settlementCurrency),
+      email: 'platform@example.com',
+      default_currency: settlementCurrency,
+      charges_enabled: true,
+      payouts_enabled: true,
+      details_submitted: true,
+      capabilities: { card_payments: 'active', transfers: 'active' },
+      created: this.nowSeconds,
+      metadata: {},
+      business_profile: null,
+    } satisfies Partial<Stripe.Account> as Stripe.Account;
+  }
+
+  get settlementCurrency(): string {
+    return this.rates.settlementCurrency;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Stand-in time: changes Stripe makes later happen when the clock passes them, or after a little real time
+
+  /** `realTime: false` for changes that only stand-in time brings (a lapsed evidence deadline). */
+  schedule(afterSeconds: number, apply: () => void, options: { realTime?: boolean } = {}): void {
+    this.scheduled.push({ dueAt: this.nowSeconds + afterSeconds, realDueMs: options.realTime === false ? Infinity : Date.now() + this.realTimeFallbackMs, apply });
+  }
+
+  /** Applies the changes whose real-time fallback has passed, at the stand-in's current time. */
+  runDue(): void {
+    const nowMs = Date.now();
+    for (let next = this.nextDue((c) => c.dueAt <= this.nowSeconds || c.realDueMs <= nowMs); next; next = this.nextDue((c) => c.dueAt <= this.nowSeconds || c.realDueMs <= nowMs)) {
+      next.apply();
+    }
+  }
+
+  private nextDue(isDue: (change: ScheduledChange) => boolean): ScheduledChange | undefined {
+    let next: ScheduledChange | undefined;
+    for (const change of this.scheduled) if (isDue(change) && (!next || change.dueAt < next.dueAt)) next = change;
+    if (next) this.scheduled.splice(this.scheduled.indexOf(next), 1);
+    return next;
+  }
 
   // -------------------------------------------------------------------------------------------------------------
   // Events
@@ -141,7 +246,7 @@ export class StripeState {
         regulated_status: 'unregulated',
       },
     } satisfies Partial<Stripe.PaymentMethod> as Stripe.PaymentMethod;
-    const stored = { object, behaviour: card.behaviour, setUp: card.behaviour === 'setup_for_off_session' };
+    const stored: StoredPaymentMethod = { object, behaviour: card.behaviour, setUp: card.behaviour === 'setup_for_off_session', ...(card.disputeReason ? { disputeReason: card.disputeReason } : {}) };
     this.paymentMethods.set(object.id, stored);
     return stored;
   }
@@ -241,13 +346,10 @@ export class StripeState {
 
   createPaymentIntent(params: Params): Stripe.PaymentIntent {
     const amount = Number(params.amount);
-    const currency = String(params.currency ?? '').toLowerCase();
-    if (!Number.isInteger(amount) || amount <= 0) throw invalidRequest('Invalid positive integer', 'amount');
-    if (!MINIMUMS[currency]) throw invalidRequest(`Invalid currency: ${currency}.`, 'currency');
-    if (amount < MINIMUMS[currency]!) {
-      throw invalidRequest(`Amount must be at least ${MINIMUMS[currency]} ${currency}`, 'amount', 'amount_too_small');
-    }
-    if (amount > MAXIMUM_AMOUNT) throw invalidRequest(`Amount must be no more than ${MAXIMUM_AMOUNT} ${currency}`, 'amount', 'amount_too_large');
+    if (params.amount === undefined) throw invalidRequest('Missing required param: amount.', 'amount');
+    const currency = parseCurrency(params.currency);
+    checkAmountDigits(amount, currency);
+    this.checkMinimum(amount, currency);
     if (params.customer) this.customer(params.customer as string);
     const intent = {
       id: newId('pi'),
@@ -287,6 +389,26 @@ export class StripeState {
     return intent;
   }
 
+  /**
+   * Stripe's minimum charge (https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts): its own minimum
+   * in a currency its table lists, and, after conversion, the minimum in the settlement currency.
+   */
+  private checkMinimum(amount: number, currency: string): void {
+    const own = this.rates.presentmentMinimum(currency);
+    if (own !== undefined && amount < own) {
+      throw invalidRequest(`Amount must be at least ${formatAmount(own, currency)}`, 'amount', 'amount_too_small');
+    }
+    const settled = this.rates.convert(amount, currency);
+    const minimum = this.rates.settlementMinimum();
+    if (settled < minimum) {
+      throw invalidRequest(
+        `Amount must convert to at least ${formatAmount(minimum, this.settlementCurrency)}. ${formatAmount(amount, currency)} converts to approximately ${formatAmount(settled, this.settlementCurrency)}.`,
+        'amount',
+        'amount_too_small',
+      );
+    }
+  }
+
   paymentIntent(id: string): Stripe.PaymentIntent {
     const intent = this.paymentIntents.get(id);
     if (!intent) throw missing('payment_intent', id, 'intent');
@@ -294,12 +416,15 @@ export class StripeState {
     return intent;
   }
 
-  /** Stripe cancels an uncaptured PaymentIntent 7 days after its authorization. */
+  /** Stripe cancels an uncaptured PaymentIntent when its charge's `capture_before` passes. */
   expireHold(intent: Stripe.PaymentIntent): void {
-    if (intent.status === 'requires_capture' && this.nowSeconds >= intent.created + HOLD_DAYS * DAY) {
+    if (intent.status !== 'requires_capture') return;
+    const charge = this.charges.get(intent.latest_charge as string);
+    const captureBefore = charge?.payment_method_details?.card?.capture_before ?? intent.created + HOLD_SECONDS;
+    if (this.nowSeconds >= captureBefore) {
       intent.status = 'canceled';
       intent.cancellation_reason = 'automatic';
-      intent.canceled_at = intent.created + HOLD_DAYS * DAY;
+      intent.canceled_at = captureBefore;
       intent.amount_capturable = 0;
       this.emit('payment_intent.canceled', intent);
     }
@@ -318,10 +443,10 @@ export class StripeState {
       throw invalidRequest('The provided PaymentMethod must be attached to the customer for off-session payments.', 'payment_method');
     }
     const decision = decideCharge(method.behaviour, { offSession, setUp: method.setUp });
-    return this.applyDecision(intent, method, decision);
+    return this.applyDecision(intent, method, decision, offSession);
   }
 
-  private applyDecision(intent: Stripe.PaymentIntent, method: StoredPaymentMethod, decision: ChargeDecision): Stripe.PaymentIntent {
+  private applyDecision(intent: Stripe.PaymentIntent, method: StoredPaymentMethod, decision: ChargeDecision, offSession: boolean): Stripe.PaymentIntent {
     if (decision.outcome === 'decline') {
       intent.status = 'requires_payment_method';
       intent.last_payment_error = {
@@ -340,11 +465,11 @@ export class StripeState {
       this.emit('payment_intent.requires_action', intent);
       return intent;
     }
-    return this.authorize(intent);
+    return this.authorize(intent, offSession);
   }
 
-  /** The card said yes (or 3-D Secure completed): hold the money, or collect it. */
-  authorize(intent: Stripe.PaymentIntent): Stripe.PaymentIntent {
+  /** The card said yes (or 3-D Secure completed): hold the money, or collect it. `offSession`: merchant-initiated. */
+  authorize(intent: Stripe.PaymentIntent, offSession = false): Stripe.PaymentIntent {
     const method = this.paymentMethod(intent.payment_method as string);
     intent.next_action = null;
     intent.last_payment_error = null;
@@ -352,7 +477,7 @@ export class StripeState {
       this.attach(method.object.id, intent.customer as string);
       method.setUp = true;
     }
-    const charge = this.createCharge(intent, method);
+    const charge = this.createCharge(intent, method, offSession);
     intent.latest_charge = charge.id;
     if (intent.capture_method === 'manual') {
       intent.status = 'requires_capture';
@@ -363,7 +488,9 @@ export class StripeState {
     return this.collect(intent, intent.amount);
   }
 
-  private createCharge(intent: Stripe.PaymentIntent, method: StoredPaymentMethod): Stripe.Charge {
+  private createCharge(intent: Stripe.PaymentIntent, method: StoredPaymentMethod, offSession: boolean): Stripe.Charge {
+    const card = method.object.card!;
+    const holdSeconds = offSession && card.brand === 'visa' ? VISA_MERCHANT_INITIATED_HOLD_SECONDS : HOLD_SECONDS;
     const charge = {
       id: newId('ch'),
       object: 'charge',
@@ -375,9 +502,24 @@ export class StripeState {
       created: this.nowSeconds,
       currency: intent.currency,
       customer: intent.customer,
+      disputed: false,
       livemode: false,
       metadata: intent.metadata,
       paid: true,
+      payment_method_details: {
+        type: 'card',
+        card: {
+          brand: card.brand,
+          last4: card.last4,
+          exp_month: card.exp_month,
+          exp_year: card.exp_year,
+          funding: card.funding,
+          country: card.country,
+          fingerprint: card.fingerprint,
+          network: card.brand,
+          ...(intent.capture_method === 'manual' ? { capture_before: this.nowSeconds + holdSeconds } : {}),
+        } satisfies Partial<Stripe.Charge.PaymentMethodDetails.Card> as Stripe.Charge.PaymentMethodDetails.Card,
+      } satisfies Partial<Stripe.Charge.PaymentMethodDetails> as Stripe.Charge.PaymentMethodDetails,
       payment_intent: intent.id,
       payment_method: method.object.id,
       refunded: false,
@@ -391,9 +533,13 @@ export class StripeState {
   private collect(intent: Stripe.PaymentIntent, amount: number): Stripe.PaymentIntent {
     const charge = this.charges.get(intent.latest_charge as string)!;
     const method = this.paymentMethod(intent.payment_method as string);
-    const fee = Math.round((amount * this.fee.percentBps) / 10_000) + this.fee.fixed;
+    // Converted into the settlement currency at the day's rate; the fee is reckoned on what arrives.
+    const exchangeRate = intent.currency === this.settlementCurrency ? null : this.rates.rate(intent.currency);
+    const settled = this.rates.convert(amount, intent.currency, exchangeRate ?? 1);
+    const fee = Math.round((settled * this.fee.percentBps) / 10_000) + this.fee.fixed;
     const availableOn = method.behaviour === 'available_immediately' ? this.nowSeconds : this.nowSeconds + 2 * DAY;
-    const transaction = this.balanceTransaction('charge', amount, fee, intent.currency, charge.id, availableOn);
+    const transaction = this.balanceTransaction('charge', settled, fee, this.settlementCurrency, charge.id, availableOn, { exchangeRate });
+    this.chargeRates.set(charge.id, exchangeRate);
     charge.captured = true;
     charge.amount_captured = amount;
     charge.balance_transaction = transaction.id;
@@ -402,10 +548,17 @@ export class StripeState {
     intent.status = 'succeeded';
     this.emit('charge.succeeded', charge);
     this.emit('payment_intent.succeeded', intent);
+    if (method.behaviour === 'disputed') this.schedule(DISPUTE_AFTER_SECONDS, () => this.openDispute(charge.id, method.disputeReason ?? 'fraudulent'));
     return intent;
   }
 
-  balanceTransaction(type: string, amount: number, fee: number, currency: string, source: string, availableOn: number): Stripe.BalanceTransaction {
+  /** A charge's amount (or part of it) in the settlement currency, at the rate the charge was converted at. */
+  private settledAmount(charge: Stripe.Charge, amount: number): number {
+    const rate = this.chargeRates.get(charge.id) ?? null;
+    return rate === null ? amount : this.rates.convert(amount, charge.currency, rate);
+  }
+
+  balanceTransaction(type: string, amount: number, fee: number, currency: string, source: string, availableOn: number, details: BalanceTransactionDetails = {}): Stripe.BalanceTransaction {
     const transaction = {
       id: newId('txn'),
       object: 'balance_transaction',
@@ -413,11 +566,12 @@ export class StripeState {
       available_on: availableOn,
       created: this.nowSeconds,
       currency,
-      description: null,
+      description: details.description ?? null,
+      exchange_rate: details.exchangeRate ?? null,
       fee,
-      fee_details: fee ? [{ amount: fee, currency, description: 'Stripe processing fees', type: 'stripe_fee', application: null }] : [],
+      fee_details: fee ? [{ amount: fee, currency, description: details.feeDescription ?? 'Stripe processing fees', type: 'stripe_fee', application: null }] : [],
       net: amount - fee,
-      reporting_category: type,
+      reporting_category: details.reportingCategory ?? type,
       source,
       status: availableOn <= this.nowSeconds ? 'available' : 'pending',
       type,
@@ -474,7 +628,7 @@ export class StripeState {
       return intent;
     }
     this.paymentMethod(intent.payment_method as string).setUp ||= Boolean(intent.setup_future_usage);
-    return this.authorize(intent);
+    return this.authorize(intent, false);
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -492,6 +646,9 @@ export class StripeState {
     } else {
       throw invalidRequest('One of the following params should be provided for this request: payment_intent or charge.');
     }
+    if ([...this.disputes.values()].some((dispute) => dispute.charge === charge.id && !dispute.is_charge_refundable)) {
+      throw invalidRequest(`Charge ${charge.id} has been charged back; cannot issue a refund.`, undefined, 'charge_disputed');
+    }
     const refundable = charge.amount_captured - charge.amount_refunded;
     if (refundable <= 0) throw invalidRequest(`Charge ${charge.id} has already been refunded.`, undefined, 'charge_already_refunded');
     const amount = params.amount === undefined ? refundable : Number(params.amount);
@@ -499,7 +656,8 @@ export class StripeState {
     if (amount > refundable) {
       throw invalidRequest(`Refund amount (${amount}) is greater than unrefunded amount on charge (${refundable})`, 'amount', 'amount_too_large');
     }
-    const transaction = this.balanceTransaction('refund', -amount, 0, charge.currency, charge.id, this.nowSeconds);
+    const exchangeRate = this.chargeRates.get(charge.id) ?? null;
+    const transaction = this.balanceTransaction('refund', -this.settledAmount(charge, amount), 0, this.settlementCurrency, charge.id, this.nowSeconds, { exchangeRate });
     const refund = {
       id: newId('re'),
       object: 'refund',
@@ -518,7 +676,155 @@ export class StripeState {
     charge.refunded = charge.amount_refunded >= charge.amount_captured;
     this.emit('refund.created', refund);
     this.emit('charge.refunded', charge);
+    const method = this.paymentMethods.get(charge.payment_method as string);
+    if (method?.behaviour === 'refund_fails') this.schedule(REFUND_FAILS_AFTER_SECONDS, () => this.failRefund(refund.id));
     return refund;
+  }
+
+  /** The card network returned the refund (https://docs.stripe.com/refunds#failed-refunds): the money comes back. */
+  private failRefund(id: string): void {
+    const refund = this.refunds.get(id)!;
+    if (refund.status !== 'succeeded' && refund.status !== 'pending') return;
+    const charge = this.charges.get(refund.charge as string)!;
+    const original = this.balanceTransactions.get(refund.balance_transaction as string)!;
+    const failure = this.balanceTransaction('refund_failure', -original.amount, 0, original.currency, refund.id, this.nowSeconds, { exchangeRate: original.exchange_rate });
+    refund.status = 'failed';
+    refund.failure_reason = 'expired_or_canceled_card';
+    refund.failure_balance_transaction = failure.id;
+    charge.amount_refunded -= refund.amount;
+    charge.refunded = charge.amount_refunded >= charge.amount_captured;
+    this.emit('refund.updated', refund);
+    this.emit('charge.refund.updated', refund);
+    this.emit('refund.failed', refund);
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Disputes (https://docs.stripe.com/disputes, https://docs.stripe.com/testing#disputes)
+
+  /** The cardholder disputes the charge: its amount and Stripe's 15.00 USD fee leave the balance at once. */
+  private openDispute(chargeId: string, reason: string): void {
+    const charge = this.charges.get(chargeId)!;
+    const method = this.paymentMethods.get(charge.payment_method as string)!;
+    const id = newId('dp');
+    const amount = charge.amount_captured;
+    const fee = this.rates.convertFromUsd(DISPUTE_FEE_USD);
+    const withdrawal = this.balanceTransaction('adjustment', -this.settledAmount(charge, amount), fee, this.settlementCurrency, id, this.nowSeconds, {
+      exchangeRate: this.chargeRates.get(charge.id) ?? null,
+      reportingCategory: 'dispute',
+      description: `Chargeback withdrawal for ${charge.id}`,
+      feeDescription: 'Dispute fee',
+    });
+    const evidence = Object.fromEntries(EVIDENCE_FIELDS.map((field) => [field, null]));
+    const dispute = {
+      id,
+      object: 'dispute',
+      amount,
+      balance_transactions: [withdrawal],
+      charge: charge.id,
+      created: this.nowSeconds,
+      currency: charge.currency,
+      enhanced_eligibility_types: [] as Stripe.Dispute.EnhancedEligibilityType[],
+      evidence: { ...evidence, enhanced_evidence: {} } as unknown as Stripe.Dispute.Evidence,
+      evidence_details: {
+        due_by: this.nowSeconds + EVIDENCE_DUE_SECONDS,
+        enhanced_eligibility: {},
+        has_evidence: false,
+        past_due: false,
+        submission_count: 0,
+      } satisfies Partial<Stripe.Dispute.EvidenceDetails> as unknown as Stripe.Dispute.EvidenceDetails,
+      intended_submission_method: null,
+      is_charge_refundable: false,
+      livemode: false,
+      metadata: {},
+      network_reason_code: reason === 'fraudulent' ? '10.4' : '13.1',
+      payment_intent: charge.payment_intent,
+      payment_method_details: { type: 'card', card: { brand: method.object.card!.brand, case_type: 'chargeback', network: method.object.card!.brand, network_reason_code: reason === 'fraudulent' ? '10.4' : '13.1' } },
+      reason,
+      status: 'needs_response',
+    } satisfies Partial<Stripe.Dispute> as Stripe.Dispute;
+    this.disputes.set(id, dispute);
+    charge.disputed = true;
+    this.emit('charge.dispute.created', dispute);
+    this.emit('charge.dispute.funds_withdrawn', dispute);
+    // No response by the deadline: the dispute is lost.
+    this.schedule(
+      EVIDENCE_DUE_SECONDS,
+      () => {
+        if (dispute.status !== 'needs_response') return;
+        dispute.evidence_details.past_due = true;
+        this.closeDispute(dispute, 'lost');
+      },
+      { realTime: false },
+    );
+  }
+
+  dispute(id: string): Stripe.Dispute {
+    const dispute = this.disputes.get(id);
+    if (!dispute) throw missing('dispute', id, 'dispute');
+    return dispute;
+  }
+
+  /**
+   * Evidence is staged, and submitted unless `submit` is false. In test mode the text `winning_evidence` wins the
+   * dispute and `losing_evidence` loses it, some time after submission.
+   */
+  updateDispute(id: string, params: Params): Stripe.Dispute {
+    const dispute = this.dispute(id);
+    const evidence = params.evidence as Record<string, unknown> | undefined;
+    if (params.metadata) dispute.metadata = { ...dispute.metadata, ...(params.metadata as Record<string, string>) };
+    const submit = params.submit === undefined ? evidence !== undefined : params.submit === true || params.submit === 'true';
+    if (evidence !== undefined || submit) {
+      if (dispute.status !== 'needs_response' && dispute.status !== 'warning_needs_response') {
+        throw invalidRequest(`This dispute has a status of ${dispute.status}: evidence can only be changed or submitted while it needs a response.`, 'evidence');
+      }
+    }
+    if (evidence !== undefined) {
+      if (typeof evidence !== 'object' || evidence === null) throw invalidRequest('Invalid hash', 'evidence');
+      for (const [field, value] of Object.entries(evidence)) {
+        if (!(EVIDENCE_FIELDS as readonly string[]).includes(field)) throw invalidRequest(`Received unknown parameter: evidence[${field}]`, `evidence[${field}]`);
+        (dispute.evidence as unknown as Record<string, unknown>)[field] = value === '' ? null : value;
+      }
+      dispute.evidence_details.has_evidence = EVIDENCE_FIELDS.some((field) => dispute.evidence[field] !== null);
+    }
+    if (submit) {
+      dispute.status = dispute.status === 'warning_needs_response' ? 'warning_under_review' : 'under_review';
+      dispute.evidence_details.submission_count += 1;
+      const text = dispute.evidence.uncategorized_text;
+      const outcome = text === 'winning_evidence' ? 'won' : text === 'losing_evidence' ? 'lost' : undefined;
+      if (outcome) this.schedule(DISPUTE_DECIDED_AFTER_SECONDS, () => dispute.status === 'under_review' && this.closeDispute(dispute, outcome));
+    }
+    this.emit('charge.dispute.updated', dispute);
+    return dispute;
+  }
+
+  /** Accepting the dispute: closed as lost at once; the withdrawn funds and the fee stay withdrawn. */
+  acceptDispute(id: string): Stripe.Dispute {
+    const dispute = this.dispute(id);
+    if (dispute.status === 'warning_needs_response') {
+      dispute.status = 'warning_closed';
+      this.emit('charge.dispute.closed', dispute);
+      return dispute;
+    }
+    if (dispute.status !== 'needs_response') throw invalidRequest(`This dispute has a status of ${dispute.status} and can no longer be closed.`);
+    this.closeDispute(dispute, 'lost');
+    return dispute;
+  }
+
+  private closeDispute(dispute: Stripe.Dispute, outcome: 'won' | 'lost'): void {
+    dispute.status = outcome;
+    if (outcome === 'won') {
+      // The disputed amount comes back; the dispute fee does not.
+      const charge = this.charges.get(dispute.charge as string)!;
+      dispute.balance_transactions.push(
+        this.balanceTransaction('adjustment', this.settledAmount(charge, dispute.amount), 0, this.settlementCurrency, dispute.id, this.nowSeconds, {
+          exchangeRate: this.chargeRates.get(charge.id) ?? null,
+          reportingCategory: 'dispute_reversal',
+          description: `Chargeback reversal for ${charge.id}`,
+        }),
+      );
+      this.emit('charge.dispute.funds_reinstated', dispute);
+    }
+    this.emit('charge.dispute.closed', dispute);
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -537,7 +843,7 @@ export class StripeState {
       capabilities: { transfers: 'inactive', card_payments: 'inactive' },
       created: this.nowSeconds,
       metadata: (params.metadata as Record<string, string>) ?? {},
-      default_currency: 'usd',
+      default_currency: (params.default_currency as string | undefined)?.toLowerCase() ?? CONNECTED_ACCOUNT_CURRENCIES[String(params.country ?? 'US').toUpperCase()] ?? 'usd',
     } satisfies Partial<Stripe.Account> as Stripe.Account;
     this.accounts.set(account.id, account);
     return account;
@@ -575,8 +881,9 @@ export class StripeState {
   }
 
   balance(): Stripe.Balance {
-    const available = new Map<string, number>();
-    const pending = new Map<string, number>();
+    // The settlement currency is always listed, at zero before the first charge, as Stripe lists it.
+    const available = new Map<string, number>([[this.settlementCurrency, 0]]);
+    const pending = new Map<string, number>([[this.settlementCurrency, 0]]);
     for (const transaction of this.balanceTransactions.values()) {
       const bucket = transaction.status === 'available' ? available : pending;
       bucket.set(transaction.currency, (bucket.get(transaction.currency) ?? 0) + transaction.net);
@@ -585,9 +892,13 @@ export class StripeState {
     return { object: 'balance', available: list(available), pending: list(pending), livemode: false } satisfies Partial<Stripe.Balance> as Stripe.Balance;
   }
 
+  /**
+   * Transfers draw on the platform's balance in the transfer's currency (https://docs.stripe.com/connect/currencies):
+   * the balance holds only the settlement currency, so a transfer in any other currency finds no funds.
+   */
   createTransfer(params: Params): Stripe.Transfer {
     const amount = Number(params.amount);
-    const currency = String(params.currency ?? '').toLowerCase();
+    const currency = parseCurrency(params.currency);
     if (!Number.isInteger(amount) || amount <= 0) throw invalidRequest('Invalid positive integer', 'amount');
     const destination = this.account(params.destination as string);
     if (destination.capabilities?.transfers !== 'active') {
@@ -654,9 +965,17 @@ export class StripeState {
     return reversal;
   }
 
-  /** Moves stand-in time; holds that lapse are cancelled as Stripe would. */
+  /**
+   * Moves stand-in time. Scheduled changes happen in order, each at its own due time (so their objects and events
+   * carry it); holds that lapse are cancelled as Stripe would.
+   */
   advance(seconds: number): void {
-    this.nowSeconds += Math.max(0, Math.floor(seconds));
+    const target = this.nowSeconds + Math.max(0, Math.floor(seconds));
+    for (let next = this.nextDue((c) => c.dueAt <= target); next; next = this.nextDue((c) => c.dueAt <= target)) {
+      this.nowSeconds = Math.max(this.nowSeconds, next.dueAt);
+      next.apply();
+    }
+    this.nowSeconds = target;
     for (const intent of this.paymentIntents.values()) this.expireHold(intent);
   }
 }

@@ -41,17 +41,17 @@ describe('Connect', () => {
 
   it('transfers only from the available balance: funds are pending for 2 days, at once for pm_card_bypassPending', async () => {
     const account = await onboardedAccount();
-    await stripe.paymentIntents.create({ amount: 10_000, currency: 'gbp', payment_method: 'pm_card_visa', confirm: true });
+    await stripe.paymentIntents.create({ amount: 10_000, currency: 'usd', payment_method: 'pm_card_visa', confirm: true });
     const balance = await stripe.balance.retrieve();
-    expect(balance.pending.find((b) => b.currency === 'gbp')?.amount).toBe(10_000 - 320);
-    await expect(stripe.transfers.create({ amount: 5_000, currency: 'gbp', destination: account.id })).rejects.toMatchObject({ code: 'balance_insufficient' });
+    expect(balance.pending.find((b) => b.currency === 'usd')?.amount).toBe(10_000 - 320);
+    await expect(stripe.transfers.create({ amount: 5_000, currency: 'usd', destination: account.id })).rejects.toMatchObject({ code: 'balance_insufficient' });
     await t.advanceClock(2 * DAY);
-    const transfer = await stripe.transfers.create({ amount: 5_000, currency: 'gbp', destination: account.id, transfer_group: 'campaign-1', metadata: { campaign_id: '1' } });
+    const transfer = await stripe.transfers.create({ amount: 5_000, currency: 'usd', destination: account.id, transfer_group: 'campaign-1', metadata: { campaign_id: '1' } });
     expect(transfer).toMatchObject({ amount: 5_000, destination: account.id, transfer_group: 'campaign-1' });
-    expect((await stripe.balance.retrieve()).available.find((b) => b.currency === 'gbp')?.amount).toBe(10_000 - 320 - 5_000);
+    expect((await stripe.balance.retrieve()).available.find((b) => b.currency === 'usd')?.amount).toBe(10_000 - 320 - 5_000);
 
-    await stripe.paymentIntents.create({ amount: 2_000, currency: 'cad', payment_method: 'pm_card_bypassPending', confirm: true });
-    expect((await stripe.balance.retrieve()).available.find((b) => b.currency === 'cad')?.amount).toBe(2_000 - 88);
+    await stripe.paymentIntents.create({ amount: 2_000, currency: 'usd', payment_method: 'pm_card_bypassPending', confirm: true });
+    expect((await stripe.balance.retrieve()).available.find((b) => b.currency === 'usd')?.amount).toBe(10_000 - 320 - 5_000 + 2_000 - 88);
   });
 
   it('reverses transfers in part, never beyond what remains', async () => {

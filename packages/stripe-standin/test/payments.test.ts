@@ -157,7 +157,9 @@ describe('payment intents', () => {
   it('enforces Stripe minimums and zero-decimal currencies', async () => {
     await expect(stripe.paymentIntents.create({ amount: 49, currency: 'usd' })).rejects.toMatchObject({ code: 'amount_too_small', param: 'amount' });
     await expect(stripe.paymentIntents.create({ amount: 49, currency: 'jpy' })).rejects.toMatchObject({ code: 'amount_too_small' });
-    expect((await stripe.paymentIntents.create({ amount: 50, currency: 'jpy' })).status).toBe('requires_payment_method');
+    // ¥50 is Stripe's JPY minimum, but on a USD platform the amount must also convert to at least 0.50 USD.
+    await expect(stripe.paymentIntents.create({ amount: 50, currency: 'jpy' })).rejects.toMatchObject({ code: 'amount_too_small' });
+    expect((await stripe.paymentIntents.create({ amount: 75, currency: 'jpy' })).status).toBe('requires_payment_method');
     await expect(stripe.paymentIntents.create({ amount: 100_000_000, currency: 'usd' })).rejects.toMatchObject({ code: 'amount_too_large', param: 'amount' });
     expect((await stripe.paymentIntents.create({ amount: 99_999_999, currency: 'usd' })).amount).toBe(99_999_999);
   });
