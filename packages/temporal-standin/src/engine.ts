@@ -20,6 +20,7 @@ import {
 } from './proto';
 import { type ActivityState, type ChildState, type PendingQuery, Run, Status, type StatusCode } from './run';
 import { status as GrpcStatus } from '@grpc/grpc-js';
+import { unpack, type UpdateState } from './updates';
 
 const REUSE = { AllowDuplicate: 1, AllowDuplicateFailedOnly: 2, RejectDuplicate: 3, TerminateIfRunning: 4 };
 const CONFLICT = { Fail: 1, UseExisting: 2, TerminateExisting: 3 };
@@ -333,7 +334,7 @@ export class Engine {
       scheduledTime: timestamp(wft.scheduledAt),
       startedTime: timestamp(wft.startedAt),
       queries,
-      messages: [],
+      messages: run.updates.deliver(startedEventId),
     };
   }
 
@@ -372,8 +373,8 @@ export class Engine {
     const closes = commands.some((command) =>
       ['completeWorkflowExecutionCommandAttributes', 'failWorkflowExecutionCommandAttributes', 'cancelWorkflowExecutionCommandAttributes', 'continueAsNewWorkflowExecutionCommandAttributes'].some((name) => command[name]),
     );
-    if (closes && run.hasBuffered) {
-      // New events (a signal) arrived while the worker decided to close: it must see them first. As the real
+    if (closes && (run.hasBuffered || run.updates.hasAdmitted)) {
+      // New events (a signal) or updates arrived while the worker decided to close: it must see them first. As the real
       // server does, the completion itself is refused, so the worker drops its cached state and replays.
       this.failWorkflowTask(run, WFT_FAILED_CAUSE_UNHANDLED_COMMAND, undefined, request.identity, false);
       throw invalidArgument('UnhandledCommand');
@@ -400,11 +401,31 @@ export class Engine {
 
     let newTask = Boolean(request.forceCreateNewWorkflowTask);
     const afterCommit: Array<() => void> = [];
+    // Protocol messages (update acceptances, responses, rejections): the ones a ProtocolMessage command names are
+    // applied at that command's place in history, the rest (rejections) after all commands.
+    const messages = new Map<string, Msg>(((request.messages ?? []) as Msg[]).map((message) => [message.id as string, message]));
+    const named = new Set(commands.map((command) => command.protocolMessageCommandAttributes?.messageId as string | undefined));
+    // Rejections first: they write nothing, and must not outlive a run this task closes.
+    for (const [id, message] of messages) {
+      if (named.has(id)) continue;
+      messages.delete(id);
+      this.applyProtocolMessage(run, message, completedEventId);
+    }
     for (const command of commands) {
       if (!run.open) break;
+      const messageId = command.protocolMessageCommandAttributes?.messageId as string | undefined;
+      if (messageId !== undefined) {
+        const message = messages.get(messageId);
+        messages.delete(messageId);
+        if (message) this.applyProtocolMessage(run, message, completedEventId);
+        continue;
+      }
       newTask = this.applyCommand(run, command, completedEventId, afterCommit) || newTask;
     }
     if (run.open) {
+      // Updates this task carried but did not answer go out again.
+      run.updates.resend();
+      if (run.updates.hasAdmitted) newTask = true;
       if (run.flush() > 0) newTask = true;
       for (const query of pendingQueries) run.waitingQueries.push(query);
       if (newTask) this.scheduleWorkflowTask(run);
@@ -435,6 +456,7 @@ export class Engine {
   }
 
   private retryWorkflowTask(run: Run, countsAsAttempt: boolean): void {
+    run.updates.resend();
     const queries = [...run.wft.queries.values()];
     run.wft.queries.clear();
     run.waitingQueries.push(...queries);
@@ -495,7 +517,6 @@ export class Engine {
     if ((attributes = at('startChildWorkflowExecution'))) return this.initiateChild(run, attributes, completedEventId, afterCommit), false;
     if ((attributes = at('signalExternalWorkflowExecution'))) return this.initiateExternalSignal(run, attributes, completedEventId, afterCommit), false;
     if ((attributes = at('requestCancelExternalWorkflowExecution'))) return this.initiateExternalCancel(run, attributes, completedEventId, afterCommit), false;
-    if (at('protocolMessage')) return false;
     throw invalidArgument(`unsupported command type ${command.commandType}`);
   }
 
@@ -569,7 +590,9 @@ export class Engine {
   private scheduleActivity(run: Run, attributes: Msg, completedEventId: number): void {
     const scheduleToCloseMs = durationMs(attributes.scheduleToCloseTimeout);
     const startToCloseMs = durationMs(attributes.startToCloseTimeout) ?? scheduleToCloseMs;
-    const scheduleToStartMs = durationMs(attributes.scheduleToStartTimeout) ?? scheduleToCloseMs;
+    const givenScheduleToStartMs = durationMs(attributes.scheduleToStartTimeout) ?? scheduleToCloseMs;
+    // As the server normalizes it: never beyond schedule-to-close.
+    const scheduleToStartMs = givenScheduleToStartMs !== undefined && scheduleToCloseMs !== undefined ? Math.min(givenScheduleToStartMs, scheduleToCloseMs) : givenScheduleToStartMs;
     const heartbeatMs = durationMs(attributes.heartbeatTimeout);
     const given = (attributes.retryPolicy ?? {}) as Msg;
     const initialMs = durationMs(given.initialInterval) ?? 1000;
@@ -731,6 +754,16 @@ export class Engine {
 
   private timeOutActivity(run: Run, activity: ActivityState, timeoutType: number, attempt: number): void {
     if (!run.open || run.activities.get(activity.scheduledEventId) !== activity || activity.attempt !== attempt) return;
+    // A schedule-to-start deadline at or before the schedule-to-close one wins (the server orders an activity's
+    // expired timers by time, schedule-to-start first): an attempt nobody picked up times out as SCHEDULE_TO_START.
+    if (
+      timeoutType === TIMEOUT.ScheduleToClose &&
+      activity.state === 'scheduled' &&
+      activity.scheduleToStartMs !== undefined &&
+      activity.attemptScheduledAt + activity.scheduleToStartMs <= activity.firstScheduledAt + (activity.scheduleToCloseMs ?? 0)
+    ) {
+      timeoutType = TIMEOUT.ScheduleToStart;
+    }
     const names: Record<number, string> = { 1: 'StartToClose', 2: 'ScheduleToStart', 3: 'ScheduleToClose', 4: 'Heartbeat' };
     const failure = {
       message: `activity ${names[timeoutType]} timeout`,
@@ -1031,6 +1064,9 @@ export class Engine {
     run.activities.clear();
     this.log(`closed ${run.workflowId} ${run.runId}: ${eventName}`);
 
+    const next = run.newExecutionRunId ? this.namespace(run.namespace).runs.get(run.newExecutionRunId) : undefined;
+    run.updates.closeRun(status === Status.ContinuedAsNew ? next?.updates : undefined);
+    if (next?.updates.hasAdmitted) this.scheduleWorkflowTask(next);
     if (status !== Status.ContinuedAsNew) this.notifyParent(run, status, attributes);
     // Queries that waited for this run's task are answered from its history, whatever ended it (continuing as new
     // too: the client asked while this run was the current one).
@@ -1069,6 +1105,67 @@ export class Engine {
     const [name, eventAttributes] = byStatus[status]!;
     parent.add(name, eventAttributes);
     this.scheduleWorkflowTask(parent);
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Updates
+
+  /**
+   * UpdateWorkflowExecution: admits the update (or finds the one with its id) and makes sure a workflow task will
+   * carry it. On a closed run only an update that already completed there is answered.
+   */
+  admitUpdate(run: Run, request: Msg): UpdateState {
+    const updateId = request.meta?.updateId as string | undefined;
+    if (!updateId) throw invalidArgument('Update ID is not set on request.');
+    if (!request.input?.name) throw invalidArgument('Update name is not set on request.');
+    if (!run.open) {
+      const done = run.updates.get(updateId);
+      if (done?.state === 'completed') return done;
+      throw notFound('workflow execution already completed');
+    }
+    const { update, isNew } = run.updates.admit(request);
+    if (isNew) {
+      this.log(`update admitted ${run.workflowId} ${updateId} (${request.input.name})`);
+      this.scheduleWorkflowTask(run);
+    }
+    return update;
+  }
+
+  /** An update's state wherever it is now: the run the caller named, or the run it moved to by continue-as-new. */
+  findUpdate(namespace: string, execution: Msg | null | undefined, updateId: string): UpdateState {
+    let run: Run | undefined = this.findRun(namespace, execution);
+    while (run) {
+      const update = run.updates.get(updateId);
+      if (update) return update;
+      run = run.newExecutionRunId ? this.namespace(namespace).runs.get(run.newExecutionRunId) : undefined;
+    }
+    throw notFound(`update ${updateId} not found`);
+  }
+
+  /** A protocol message from a workflow task completion: an update accepted, answered or rejected. */
+  private applyProtocolMessage(run: Run, message: Msg, completedEventId: number): void {
+    const updateId = message.protocolInstanceId as string;
+    const { type, message: body } = unpack(message.body);
+    if (type === 'Acceptance') {
+      if (!run.open || !run.updates.get(updateId)) return;
+      const acceptedEventId = run.commit('workflowExecutionUpdateAccepted', {
+        protocolInstanceId: updateId,
+        acceptedRequestMessageId: body.acceptedRequestMessageId,
+        acceptedRequestSequencingEventId: body.acceptedRequestSequencingEventId,
+        acceptedRequest: body.acceptedRequest ?? run.updates.get(updateId)!.request,
+      }).eventId as number;
+      run.updates.accept(updateId, acceptedEventId);
+    } else if (type === 'Response') {
+      const update = run.updates.get(updateId);
+      if (!run.open || update?.state !== 'accepted') return;
+      run.commit('workflowExecutionUpdateCompleted', { meta: body.meta ?? update.request.meta, acceptedEventId: update.acceptedEventId, outcome: body.outcome });
+      run.updates.respond(updateId, body.outcome);
+    } else if (type === 'Rejection') {
+      run.updates.reject(updateId, body.failure);
+    } else {
+      throw invalidArgument(`unsupported protocol message ${type} (${String(message.body?.type_url)})`);
+    }
+    this.log(`update ${type.toLowerCase()} ${run.workflowId} ${updateId} (completed event ${completedEventId})`);
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -1209,6 +1306,16 @@ export class Engine {
       this.workflowQueue(namespace, run.taskQueue).offer({ kind: 'workflow', run, scheduledEventId: run.wft.scheduledEventId, attempt: run.wft.attempt });
     }
     sticky.drainPolls();
+  }
+
+  /** Workers (`worker_instance_key`) that called ShutdownWorker: their later polls are answered empty at once. */
+  readonly shutDownWorkers = new Set<string>();
+
+  /** A worker shut down: its outstanding polls on its workflow and activity queues complete empty. */
+  completeWorkerPolls(namespace: string, taskQueue: string, owner: string): void {
+    this.shutDownWorkers.add(owner);
+    this.workflowQueue(namespace, taskQueue).drainPolls(owner);
+    this.activityQueue(namespace, taskQueue).drainPolls(owner);
   }
 
   shutdown(): void {

@@ -9,6 +9,8 @@ export interface Poll<T> {
 }
 
 interface Waiter<T> {
+  /** The polling worker's `worker_instance_key`, so its shutdown can complete its polls. */
+  owner: string | undefined;
   finish(task: T | undefined): void;
 }
 
@@ -61,7 +63,7 @@ export class TaskQueue<T> {
     for (let i = this.tasks.length - 1; i >= 0; i--) if (predicate(this.tasks[i]!)) this.tasks.splice(i, 1);
   }
 
-  poll(maxWaitMs: number): Poll<T> {
+  poll(maxWaitMs: number, owner?: string): Poll<T> {
     while (this.tasks.length > 0) {
       const task = this.tasks.shift()!;
       if (this.isValid(task)) return { promise: Promise.resolve(task), cancel: () => undefined };
@@ -70,6 +72,7 @@ export class TaskQueue<T> {
     let resolve!: (task: T | undefined) => void;
     const promise = new Promise<T | undefined>((r) => (resolve = r));
     const waiter: Waiter<T> = {
+      owner,
       finish: (task) => {
         if (done) {
           if (task !== undefined) this.requeue(task);
@@ -87,7 +90,8 @@ export class TaskQueue<T> {
     return { promise, cancel: () => waiter.finish(undefined) };
   }
 
-  drainPolls(): void {
-    for (const waiter of [...this.waiters]) waiter.finish(undefined);
+  /** Answers outstanding polls empty: all of them, or those of one worker (`owner`). */
+  drainPolls(owner?: string): void {
+    for (const waiter of [...this.waiters]) if (owner === undefined || waiter.owner === owner) waiter.finish(undefined);
   }
 }

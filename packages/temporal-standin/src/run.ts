@@ -5,6 +5,7 @@
  */
 import { type Unlock } from './clock';
 import { eventType, type Msg, timestamp } from './proto';
+import { RunUpdates } from './updates';
 
 export const Status = {
   Running: 1,
@@ -109,6 +110,7 @@ export class Run {
   searchAttributes: Record<string, Msg>;
   historyWaiters: Array<() => void> = [];
   cancelRunTimeout?: () => void;
+  readonly updates: RunUpdates;
 
   constructor(
     readonly namespace: string,
@@ -131,6 +133,7 @@ export class Run {
     searchAttributes: Record<string, Msg> | undefined,
     private readonly now: () => number,
   ) {
+    this.updates = new RunUpdates(runId);
     this.memo = memo ?? {};
     this.searchAttributes = searchAttributes ?? {};
   }

@@ -20,6 +20,7 @@ import {
 } from './proto';
 import { type ActivityState, type Run, Status } from './run';
 import { type TaskQueue } from './matching';
+import { STAGE, stageOf, type UpdateState, waitForStage } from './updates';
 import { parseVisibilityQuery } from './visibility';
 
 export const INDEXED_VALUE_TYPES: Record<string, number> = {
@@ -169,9 +170,17 @@ function pollWaitMs(call: grpc.ServerUnaryCall<Msg, Msg>, cap = 60_000): number 
  * A long poll: waits for a task, gives it back if the caller went away meanwhile, and skips tasks `take` finds
  * stale (returns undefined for); answers empty when the wait runs out.
  */
-async function longPoll<T>(queue: TaskQueue<T>, call: grpc.ServerUnaryCall<Msg, Msg>, take: (task: T) => Msg | undefined): Promise<Msg> {
+async function longPoll<T>(
+  engine: Engine,
+  queue: TaskQueue<T>,
+  call: grpc.ServerUnaryCall<Msg, Msg>,
+  take: (task: T) => Msg | undefined,
+): Promise<Msg> {
+  const owner = (call.request.workerInstanceKey as string) || undefined;
   for (;;) {
-    const poll = queue.poll(pollWaitMs(call));
+    // A poll that arrives after its worker said it shut down gets nothing: a task handed to it would be lost.
+    if (owner && engine.shutDownWorkers.has(owner)) return {};
+    const poll = queue.poll(pollWaitMs(call), owner);
     call.on('cancelled', poll.cancel);
     const task = await poll.promise;
     if (task === undefined) return {};
@@ -248,7 +257,14 @@ function workflowService(engine: Engine, log: (message: string) => void): Record
     DescribeNamespace: (request) => {
       const namespace = engine.namespace((request.namespace as string) || 'default');
       return {
-        namespaceInfo: { name: namespace.name, state: 1, id: namespace.id, description: 'Temporal stand-in namespace', capabilities: {} },
+        namespaceInfo: {
+          name: namespace.name,
+          state: 1,
+          id: namespace.id,
+          description: 'Temporal stand-in namespace',
+          // What the stand-in implements; everything else stays false so the worker does not rely on it.
+          capabilities: { syncUpdate: true, asyncUpdate: true, workerPollCompleteOnShutdown: true },
+        },
         config: { workflowExecutionRetentionTtl: { seconds: 86_400 } },
         isGlobalNamespace: false,
       };
@@ -352,7 +368,7 @@ function workflowService(engine: Engine, log: (message: string) => void): Record
 
     PollWorkflowTaskQueue: (request, call) => {
       const fromSticky = request.taskQueue?.kind === 2;
-      return longPoll(engine.workflowQueue(request.namespace as string, request.taskQueue?.name as string), call, (task) => {
+      return longPoll(engine, engine.workflowQueue(request.namespace as string, request.taskQueue?.name as string), call, (task) => {
         if (task.kind === 'query') return engine.pendingLegacyQueries.has(task.query.id) ? engine.startQueryTask(task as QueryTaskRef) : undefined;
         const ref = task as WorkflowTaskRef;
         return ref.run.open && ref.run.wft.state === 'scheduled' ? engine.startWorkflowTask(ref, request.identity as string, fromSticky) : undefined;
@@ -387,7 +403,7 @@ function workflowService(engine: Engine, log: (message: string) => void): Record
       // A worker's `maxTaskQueueActivitiesPerSecond` arrives with each of its polls.
       const perSecond = request.taskQueueMetadata?.maxTasksPerSecond?.value as number | undefined;
       if (perSecond !== undefined) queue.setRateLimit(Number(perSecond));
-      return longPoll(queue, call, (task) => {
+      return longPoll(engine, queue, call, (task) => {
         const activity = task.run.activities.get(task.scheduledEventId);
         return task.run.open && activity?.state === 'scheduled' && activity.attempt === task.attempt ? engine.startActivityTask(task, request.identity as string) : undefined;
       });
@@ -396,10 +412,54 @@ function workflowService(engine: Engine, log: (message: string) => void): Record
     ...activityResponses(engine, 'ById', (request) => activityById(engine, request)),
     ...activityResponses(engine, '', (request) => activityByToken(engine, request.taskToken)),
 
+    UpdateWorkflowExecution: async (request, call) => {
+      const stage = (request.waitPolicy?.lifecycleStage as number | undefined) ?? STAGE.Unspecified;
+      if (stage === STAGE.Unspecified) throw invalidArgument('LifeCycle stage is required');
+      const run = engine.findRun(request.namespace as string, request.workflowExecution);
+      if (request.firstExecutionRunId && run.startRequest.firstExecutionRunId !== request.firstExecutionRunId) {
+        throw notFound(`workflow execution ${run.workflowId} with first run ${request.firstExecutionRunId as string} not found`);
+      }
+      const update = engine.admitUpdate(run, request.request ?? {});
+      return updateResponse(update, run.workflowId, stage, call);
+    },
+
+    PollWorkflowExecutionUpdate: async (request, call) => {
+      const ref = request.updateRef ?? {};
+      const update = engine.findUpdate(request.namespace as string, ref.workflowExecution, ref.updateId as string);
+      return updateResponse(update, ref.workflowExecution?.workflowId as string, (request.waitPolicy?.lifecycleStage as number | undefined) ?? STAGE.Unspecified, call);
+    },
+
+    // Update-with-start: the only multi-operation the SDK sends (start, then update, one atomic step).
+    ExecuteMultiOperation: async (request, call) => {
+      const [first, second] = (request.operations ?? []) as Msg[];
+      const start = first?.startWorkflow as Msg | undefined;
+      const update = second?.updateWorkflow as Msg | undefined;
+      if (!start || !update || request.operations.length !== 2) throw invalidArgument('expected exactly a start-workflow and an update-workflow operation');
+      validateStart(start);
+      const conflict = start.workflowIdConflictPolicy as number;
+      if (conflict !== 1 && conflict !== 2) throw invalidArgument('update-with-start needs the workflow id conflict policy FAIL or USE_EXISTING');
+      const stage = (update.waitPolicy?.lifecycleStage as number | undefined) ?? STAGE.Unspecified;
+      if (stage === STAGE.Unspecified) throw invalidArgument('LifeCycle stage is required');
+      let started: { run: Run; started: boolean };
+      try {
+        started = engine.startWorkflow({ ...startOptions(start), namespace: request.namespace as string }, { reuse: start.workflowIdReusePolicy as number, conflict });
+      } catch (error) {
+        return withAlreadyStartedDetails(error);
+      }
+      // Admitted before the first workflow task is taken, so that task carries it.
+      const admitted = engine.admitUpdate(started.run, update.request ?? {});
+      const updateWorkflow = await updateResponse(admitted, started.run.workflowId, stage, call);
+      return { responses: [{ startWorkflow: { runId: started.run.runId, started: started.started } }, { updateWorkflow }] };
+    },
+
     ShutdownWorker: (request) => {
       const sticky = request.stickyTaskQueue as string;
-      log(`ShutdownWorker ${request.taskQueue} sticky ${sticky}`);
+      log(`ShutdownWorker ${request.taskQueue} sticky ${sticky} worker ${request.workerInstanceKey}`);
       if (sticky) engine.dropStickyQueue(request.namespace as string, sticky);
+      // `worker_poll_complete_on_shutdown`: the worker waits for its outstanding polls instead of abandoning them,
+      // so they are answered (empty) now, on its normal queues too.
+      const owner = request.workerInstanceKey as string;
+      if (owner && request.taskQueue) engine.completeWorkerPolls(request.namespace as string, request.taskQueue as string, owner);
       return {};
     },
     ResetStickyTaskQueue: (request) => {
@@ -408,6 +468,21 @@ function workflowService(engine: Engine, log: (message: string) => void): Record
       return {};
     },
     DescribeTaskQueue: () => ({ pollers: [] }),
+  };
+}
+
+/**
+ * Answers an update request once the update reached `stage` (or failed), or with the stage it got to when the long
+ * poll's time is up (the client asks again).
+ */
+async function updateResponse(update: UpdateState, workflowId: string, stage: number, call: grpc.ServerUnaryCall<Msg, Msg>): Promise<Msg> {
+  if (stage > STAGE.Admitted) await waitForStage(update, stage, pollWaitMs(call, 20_000));
+  if (update.error) throw update.error;
+  const reached = stageOf(update);
+  return {
+    updateRef: { workflowExecution: { workflowId, runId: update.runId }, updateId: update.id },
+    outcome: reached === STAGE.Completed ? update.outcome : undefined,
+    stage: reached,
   };
 }
 

@@ -6,6 +6,7 @@ import {
   continueAsNew,
   defineQuery,
   defineSignal,
+  defineUpdate,
   executeChild,
   getExternalWorkflowHandle,
   isCancellation,
@@ -235,4 +236,68 @@ export async function childTimeoutWorkflow(): Promise<string> {
   } catch (error) {
     return `${(error as Error).name}:${(error as { cause?: Error }).cause?.name}`;
   }
+}
+
+/** An activity with only a schedule-to-close timeout that no worker polls for: reports the timeout type it got. */
+export async function unpickedActivityWorkflow(): Promise<string> {
+  const { greet: neverPicked } = proxyActivities<typeof activities>({ scheduleToCloseTimeout: '1 second' });
+  try {
+    await neverPicked('nobody');
+    return 'ran';
+  } catch (error) {
+    return `${(error as Error).name}:${(error as { cause?: { timeoutType?: string } }).cause?.timeoutType}`;
+  }
+}
+
+/** Short timers and activities forever, so a worker always has polls outstanding (the worker-shutdown feature). */
+export async function busyLoopWorkflow(): Promise<void> {
+  const { greet: noop } = proxyActivities<typeof activities>({ scheduleToCloseTimeout: '10 seconds', startToCloseTimeout: '5 seconds', retry: { maximumAttempts: 1 } });
+  for (;;) {
+    await sleep(20);
+    await noop('again');
+  }
+}
+
+// Updates
+export const addUpdate = defineUpdate<number, [number]>('add');
+export const addAfterActivityUpdate = defineUpdate<number, [number]>('addAfterActivity');
+export const finishUpdate = defineUpdate<number>('finish');
+export const updateCount = defineQuery<number>('updateCount');
+
+/**
+ * Keeps a total that updates change: `add` (validated: negative values rejected), `addAfterActivity` (its handler
+ * awaits an activity) and `finish`, which ends the run with the total. `continueAfter`: continue-as-new once that
+ * many updates were handled, carrying the total.
+ */
+export async function updatableWorkflow(initial = 0, continueAfter = 0): Promise<number> {
+  let total = initial;
+  let handled = 0;
+  let finished = false;
+  setHandler(
+    addUpdate,
+    (value: number) => {
+      total += value;
+      handled++;
+      return total;
+    },
+    {
+      validator: (value: number) => {
+        if (value < 0) throw new Error(`negative value ${value}`);
+      },
+    },
+  );
+  setHandler(addAfterActivityUpdate, async (value: number) => {
+    const greeting = await greet(String(value));
+    total += value;
+    handled++;
+    return greeting.length > 0 ? total : -1;
+  });
+  setHandler(finishUpdate, () => {
+    finished = true;
+    return total;
+  });
+  setHandler(updateCount, () => handled);
+  await condition(() => finished || (continueAfter > 0 && handled >= continueAfter));
+  if (!finished) await continueAsNew<typeof updatableWorkflow>(total, 0);
+  return total;
 }
