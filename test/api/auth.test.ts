@@ -91,6 +91,26 @@ describe('POST /api/auth/login and /logout', () => {
     expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
     await request(api.app).post('/api/auth/login').send({ email: other.email, password: 'correct horse battery' }).expect(200);
   });
+
+  it('counts attempts atomically: of 25 wrong passwords sent at once, 5 are checked and 20 refused', async () => {
+    const victim = await signUp(api);
+    const from = '203.0.113.7';
+    const answers = await Promise.all(
+      Array.from({ length: 25 }, () => request(api.app).post('/api/auth/login').set('X-Forwarded-For', from).send({ email: victim.email, password: 'guess' })),
+    );
+    const statuses = answers.map((answer) => answer.status).sort();
+    expect(statuses.filter((status) => status === 401)).toHaveLength(5);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(20);
+  });
+
+  it('failures from one source do not lock the account for its owner elsewhere', async () => {
+    const victim = await signUp(api);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      await request(api.app).post('/api/auth/login').set('X-Forwarded-For', '198.51.100.9').send({ email: victim.email, password: 'guess' }).expect(401);
+    }
+    await request(api.app).post('/api/auth/login').set('X-Forwarded-For', '198.51.100.9').send({ email: victim.email, password: 'correct horse battery' }).expect(429);
+    await request(api.app).post('/api/auth/login').set('X-Forwarded-For', '192.0.2.44').send({ email: victim.email, password: 'correct horse battery' }).expect(200);
+  });
 });
 
 describe('the API edge', () => {

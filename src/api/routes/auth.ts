@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { sql } from 'kysely';
 import { z } from 'zod';
 import { decoyPasswordHash, hashPassword, verifyPassword } from '../../auth/passwords';
-import { loginRetryAfterSeconds, recordLoginAttempt } from '../../auth/login-throttle';
+import { claimLoginAttempt, markLoginSucceeded } from '../../auth/login-throttle';
 import { issueToken, revokeToken } from '../../auth/tokens';
 import { text } from '../../campaigns/schemas';
 import { type ApiContext, requireSession } from '../context';
@@ -51,15 +51,15 @@ export function authRoutes(context: ApiContext): Router {
   router.post('/login', async (req, res) => {
     const body = loginBody.parse(req.body);
     const ip = req.ip ?? 'unknown';
-    const retryAfter = await loginRetryAfterSeconds(db, body.email, ip);
-    if (retryAfter > 0) {
-      throw new DomainError('rate_limited', 'too_many_attempts', 'Too many failed sign-in attempts; try again later', { retryAfterSeconds: retryAfter });
+    const claim = await claimLoginAttempt(database, body.email, ip);
+    if ('retryAfterSeconds' in claim) {
+      throw new DomainError('rate_limited', 'too_many_attempts', 'Too many failed sign-in attempts; try again later', { retryAfterSeconds: claim.retryAfterSeconds });
     }
     const user = await db.selectFrom('users').selectAll().where(sql<string>`lower(email)`, '=', body.email).executeTakeFirst();
     // Unknown email and wrong password take the same time and give the same answer.
     const valid = await verifyPassword(body.password, user?.password_hash ?? (await decoyPasswordHash()));
-    await recordLoginAttempt(db, body.email, ip, Boolean(user && valid));
     if (!user || !valid) throw new DomainError('unauthenticated', 'invalid_credentials', INVALID_LOGIN);
+    await markLoginSucceeded(database, claim.attemptId);
     const token = await issueToken(db, config.auth.secret, user.id, config.auth.tokenTtlMs);
     res.json({ user: userView(user), token });
   });
