@@ -9,7 +9,7 @@ import Stripe from 'stripe';
 import { type AppDatabase } from '../../db/database';
 import { LIVE_PLEDGE_STATUSES, type Pledge, type User } from '../../db/schema';
 import { type Config } from '../config';
-import { conflict, DomainError, invalidField, notFound, unprocessable } from '../errors';
+import { conflict, DomainError, forbidden, invalidField, notFound, unprocessable } from '../errors';
 import { pledgeAmount } from '../campaigns/validation';
 import { fromMinorUnits } from '../money';
 import { claimRewardUnit } from './reward-units';
@@ -29,6 +29,8 @@ export async function placePledge(deps: { database: AppDatabase; stripe: Stripe;
   const db = database.db;
   const campaign = await db.selectFrom('campaigns').selectAll().where('id', '=', request.campaignId).executeTakeFirst();
   if (!campaign || campaign.status === 'draft') throw notFound('Campaign');
+  // A creator backing their own campaign could carry an all-or-nothing goal with their own money.
+  if (campaign.creator_id === request.backer.id) throw forbidden('Creators cannot back their own campaign');
   const amount = pledgeAmount(request.amount, campaign.currency);
 
   const placement: Placement = campaign.model === 'kia' ? 'charge' : campaign.ends_at.getTime() - Date.now() <= config.campaigns.holdWindowMs ? 'hold' : 'save';

@@ -114,6 +114,14 @@ test('errors: campaign not active, below the reward or currency minimum, malform
   await pledge(c.id, {}, { amount: '25.00', paymentMethodId: 'pm_card_visa' }).expect(401);
 });
 
+test('a creator cannot back their own campaign (self-pledging to reach an all-or-nothing goal)', async () => {
+  const creator = await user();
+  const own = await campaign({ creatorId: creator.id });
+  const refused = await pledge(own.id, creator.auth, { amount: '900.00', paymentMethodId: 'pm_card_visa' }).expect(403);
+  expect(refused.body.error.code).toBe('forbidden');
+  expect(await api.context.database.db.selectFrom('pledges').select('id').where('campaign_id', '=', own.id).execute()).toEqual([]);
+});
+
 test('the same Idempotency-Key replays the first answer; another body with it is a 422; one live pledge per backer', async () => {
   const c = await campaign();
   const backer = await user();
