@@ -194,12 +194,15 @@ async function createWorld(): Promise<World> {
   const support = await person('support', 'support');
   const ops = await person('ops', 'ops');
 
+  // Pledged campaigns are made by another creator (a creator may not back their own campaign), then handed to the
+  // member, so that one caller reaches furthest on the creator's and the backer's routes alike.
+  const founder = await person('founder', 'user');
   const campaign = (model: 'aon' | 'kia' | 'hybrid', status: 'draft' | 'active') => {
     const startsAt = Date.now() + (status === 'draft' ? DAY : -DAY);
     return db
       .insertInto('campaigns')
       .values({
-        creator_id: member.id,
+        creator_id: status === 'draft' ? member.id : founder.id,
         title: `Fuzz ${model} ${status}`,
         slug: `fuzz-${model}-${status}-${randomUUID()}`,
         goal_amount: 100_000,
@@ -235,6 +238,7 @@ async function createWorld(): Promise<World> {
   const errored = await pledge(erroredCampaign.id);
   // As a failed charge at the deadline leaves it: the backer may save a new card until the grace window ends.
   await db.updateTable('pledges').set({ status: 'errored', failure_code: 'card_declined', grace_ends_at: new Date(Date.now() + 7 * DAY) }).where('id', '=', errored).execute();
+  await db.updateTable('campaigns').set({ creator_id: member.id }).where('creator_id', '=', founder.id).execute();
 
   return {
     member,
