@@ -1,6 +1,7 @@
 /**
  * The creator's payout: one Stripe Transfer of the net (captured - refunded - commission - processing fees) to
- * their Express account, `transfer_group` = campaign id.
+ * their Express account, `transfer_group` = campaign id. Reckoned and paid in the platform's settlement currency
+ * (what Stripe converted the campaign's charges into and what its balance holds), whatever the campaign's currency.
  *
  * It is sent in versions (`payout_attempts`), each one request with its own amount and key `payout-<campaignId>-v<n>`,
  * so every retry of a version is the same request to Stripe. A version whose outcome is unknown (a lost answer, a
@@ -17,13 +18,15 @@ import Stripe from 'stripe';
 import { type Db, type Tx } from '../db/database';
 import { type Payout, type PayoutAttempt } from '../db/schema';
 import { saveAccountFlags } from '../src/connect/account-updates';
+import { creatorDisputeDebits } from '../src/disputes/creator-dispute-debits';
 import { campaignAvailableFunds } from '../src/ledger/available-funds';
 import { fundsAvailableOn, ledgerTotals, recordLedgerEntries } from '../src/ledger/ledger';
 import { fromMinorUnits } from '../src/money';
 import { enqueueNotifications } from '../src/notifications/outbox';
 import { PAYOUT_NOT_READY } from '../src/payments/failure-types';
 import { stripeKeys } from '../src/payments/idempotency-keys';
-import { computePayout } from '../src/rules/payout';
+import { platformSettlementCurrency } from '../src/payments/platform-account';
+import { collectedFromLedger, computePayout } from '../src/rules/payout';
 import { type ActivityDeps } from './deps';
 import { callStripe, toActivityFailure } from './stripe-failures';
 
@@ -41,16 +44,19 @@ interface PayoutCampaign {
   id: string;
   title: string;
   currency: string;
+  /** The platform's settlement currency: the payout's. */
+  settlementCurrency: string;
   platform_fee_bps: number;
   creator_id: string;
   stripe_account_id: string | null;
 }
 
-/** What the creator is owed now, from the ledger. */
+/** What the creator is owed now, from the ledger's settlement view. */
 async function owedNow(db: Db | Tx, campaign: PayoutCampaign) {
-  const ledger = await ledgerTotals(db, campaign.id);
-  const money = { captured: ledger.capture, refunded: ledger.refund, processingFees: ledger.processing_fee };
-  return { money, amounts: computePayout({ ...money, platformFeeBps: campaign.platform_fee_bps }) };
+  const money = collectedFromLedger(await ledgerTotals(db, campaign.id, 'settlement'));
+  // Disputes lost before the payout come off it when the creator bears them (DISPUTE_RECOVERY); open ones do not.
+  const disputes = await creatorDisputeDebits(db, campaign.id);
+  return { money, amounts: computePayout({ ...money, ...disputes, platformFeeBps: campaign.platform_fee_bps }) };
 }
 
 /** The workflow's clock when it scheduled this activity (it runs ahead of the wall clock in time-skipping tests). */
@@ -66,12 +72,13 @@ export function createPayoutActivities({ database, stripe, config }: ActivityDep
   const db = database.db;
 
   async function loadCampaignAndCreator(campaignId: string): Promise<PayoutCampaign> {
-    return db
+    const campaign = await db
       .selectFrom('campaigns')
       .innerJoin('users', 'users.id', 'campaigns.creator_id')
       .select(['campaigns.id', 'campaigns.title', 'campaigns.currency', 'campaigns.platform_fee_bps', 'campaigns.creator_id', 'users.stripe_account_id'])
       .where('campaigns.id', '=', campaignId)
       .executeTakeFirstOrThrow();
+    return { ...campaign, settlementCurrency: await callStripe(() => platformSettlementCurrency(stripe)) };
   }
 
   /** Can the creator's account receive the transfer? */
@@ -115,7 +122,7 @@ export function createPayoutActivities({ database, stripe, config }: ActivityDep
       const first = figuresOf(await owedNow(trx, campaign));
       const created = await trx
         .insertInto('payouts')
-        .values({ ...first, campaign_id: campaign.id, currency: campaign.currency, version: 1, idempotency_key: stripeKeys.payout(campaign.id, 1) })
+        .values({ ...first, campaign_id: campaign.id, currency: campaign.settlementCurrency, version: 1, idempotency_key: stripeKeys.payout(campaign.id, 1) })
         .onConflict((oc) => oc.column('campaign_id').doNothing())
         .returning('id')
         .executeTakeFirst();
@@ -216,11 +223,12 @@ export function createPayoutActivities({ database, stripe, config }: ActivityDep
       }
       if (own.available < transfer) return { state: 'funds_pending', transfer, available: own.available, nextAvailableAtMs: own.nextAvailableAt?.getTime() ?? null };
 
+      // Like with like: the transfer and the balance are both in the settlement currency.
       const balance = await callStripe(() => stripe.balance.retrieve());
-      const currency = campaign.currency.toLowerCase();
+      const currency = campaign.settlementCurrency.toLowerCase();
       const pooled = balance.available.filter((funds) => funds.currency === currency).reduce((sum, funds) => sum + funds.amount, 0);
       if (pooled < transfer) return { state: 'funds_pending', transfer, available: pooled, nextAvailableAtMs: null };
-      return { state: 'ready', transfer, currency: campaign.currency };
+      return { state: 'ready', transfer, currency: campaign.settlementCurrency };
     },
 
     async sendPayout(input: { campaignId: string }): Promise<{ transferId: string; amount: number } | null> {

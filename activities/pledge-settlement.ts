@@ -8,7 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type Stripe from 'stripe';
 import { sql } from 'kysely';
 import { type Pledge } from '../db/schema';
-import { fundsAvailableOn, recordLedgerEntries } from '../src/ledger/ledger';
+import { captureMovements, recordLedgerEntries } from '../src/ledger/ledger';
 import { fromMinorUnits } from '../src/money';
 import { enqueueNotifications } from '../src/notifications/outbox';
 import { releaseRewardUnit } from '../src/pledges/reward-units';
@@ -27,12 +27,12 @@ export interface CaptureResult {
 
 const EXPAND_CHARGE = ['latest_charge.balance_transaction'];
 
-function chargeOf(intent: Stripe.PaymentIntent): { chargeId: string; fee: number; balanceTransactionId: string; availableOn: Date } {
+function chargeOf(intent: Stripe.PaymentIntent): { chargeId: string; fee: number; balance: Stripe.BalanceTransaction } {
   const charge = intent.latest_charge;
   if (!charge || typeof charge === 'string') throw new Error(`PaymentIntent ${intent.id} has no expanded charge`);
   const balance = charge.balance_transaction;
   if (!balance || typeof balance === 'string') throw new Error(`charge ${charge.id} has no expanded balance transaction`);
-  return { chargeId: charge.id, fee: balance.fee, balanceTransactionId: balance.id, availableOn: fundsAvailableOn(balance) };
+  return { chargeId: charge.id, fee: balance.fee, balance };
 }
 
 export function createPledgeSettlementActivities({ database, stripe, config }: ActivityDeps) {
@@ -51,7 +51,7 @@ export function createPledgeSettlementActivities({ database, stripe, config }: A
 
   /** Records a successful collection: pledge captured, capture and processing-fee ledger entries, one transaction. */
   async function recordCapture(pledge: Pledge, intent: Stripe.PaymentIntent, method: CaptureResult['method']): Promise<CaptureResult> {
-    const { chargeId, fee, balanceTransactionId, availableOn } = chargeOf(intent);
+    const { chargeId, fee, balance } = chargeOf(intent);
     const amount = intent.amount_received;
     await database.transaction(async (trx) => {
       const updated = await trx
@@ -70,10 +70,9 @@ export function createPledgeSettlementActivities({ database, stripe, config }: A
         .where('status', 'in', ['authorized', 'errored'])
         .executeTakeFirst();
       if (updated.numUpdatedRows === 0n) return; // recorded by an earlier attempt
-      await recordLedgerEntries(trx, [
-        { campaignId: pledge.campaign_id, pledgeId: pledge.id, kind: 'capture', amount, currency: pledge.currency, stripeObjectId: chargeId, availableOn },
-        { campaignId: pledge.campaign_id, pledgeId: pledge.id, kind: 'processing_fee', amount: fee, currency: pledge.currency, stripeObjectId: balanceTransactionId, availableOn },
-      ]);
+      // The capture in both currencies and Stripe's fee in the settlement currency, from the balance transaction.
+      const movements = captureMovements({ chargeId, amount, currency: pledge.currency, balance });
+      await recordLedgerEntries(trx, movements.map((movement) => ({ ...movement, campaignId: pledge.campaign_id, pledgeId: pledge.id })));
     });
     return { pledgeId: pledge.id, amountCaptured: amount, processingFee: fee, paymentIntentId: intent.id, method };
   }
@@ -130,10 +129,16 @@ export function createPledgeSettlementActivities({ database, stripe, config }: A
         .where('id', '=', pledge.id)
         .execute();
 
-      // The hold, if there is one: captured in one request (settlement is bound by Stripe's rate limit). A hold
-      // Stripe will not capture was captured before (a lost answer past the key's 24 h) or has lapsed (holds last
-      // 7 days): one read tells which, and a lapsed hold falls through to the saved card.
-      if (pledge.payment_intent_id && input.attempt === 1) {
+      // The hold, if there is one: captured in one request (settlement is bound by Stripe's rate limit) while its
+      // `capture_before` has not passed. A hold Stripe will not capture was captured before (a lost answer past the
+      // key's 24 h) or has lapsed: one read tells which, and a lapsed hold falls through to the saved card. Past
+      // `capture_before` no capture is tried; the read is made only if an earlier execution may have captured it.
+      const holdLapsed = pledge.hold_expires_at !== null && pledge.hold_expires_at.getTime() <= Date.now();
+      if (pledge.payment_intent_id && input.attempt === 1 && holdLapsed && pledge.settlement_attempts >= 1) {
+        const hold = await callStripe(() => stripe.paymentIntents.retrieve(pledge.payment_intent_id!, { expand: EXPAND_CHARGE }));
+        if (hold.status === 'succeeded') return recordCapture(pledge, hold, 'hold');
+      }
+      if (pledge.payment_intent_id && input.attempt === 1 && !holdLapsed) {
         try {
           const captured = await stripe.paymentIntents.capture(
             pledge.payment_intent_id,

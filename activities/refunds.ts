@@ -18,12 +18,12 @@ import type Stripe from 'stripe';
 import { sql } from 'kysely';
 import { type Tx } from '../db/database';
 import { pledgeTotals } from '../src/pledges/pledge-totals';
-import { recordLedgerEntries } from '../src/ledger/ledger';
+import { ledgerTotals, recordLedgerEntries, settlementOf } from '../src/ledger/ledger';
 import { fromMinorUnits } from '../src/money';
 import { enqueueNotifications } from '../src/notifications/outbox';
 import { stripeKeys } from '../src/payments/idempotency-keys';
 import { recordRefundOnPledge } from '../src/refunds/record-refund';
-import { reversalForRefund } from '../src/rules/payout';
+import { collectedFromLedger, reversalForRefund } from '../src/rules/payout';
 import { type ActivityDeps } from './deps';
 import { callStripe } from './stripe-failures';
 
@@ -65,7 +65,7 @@ export function createRefundActivities({ database, stripe }: ActivityDeps) {
 
   /** This row's refund on Stripe, if an attempt made one. */
   async function findRefund(paymentIntentId: string, refundId: string): Promise<Stripe.Refund | undefined> {
-    for await (const made of stripe.refunds.list({ payment_intent: paymentIntentId, limit: 100 })) {
+    for await (const made of stripe.refunds.list({ payment_intent: paymentIntentId, limit: 100, expand: ['data.balance_transaction'] })) {
       if (made.metadata?.refund_id === refundId) return made;
     }
     return undefined;
@@ -104,23 +104,38 @@ export function createRefundActivities({ database, stripe }: ActivityDeps) {
           amount: refund.amount,
           reason: 'requested_by_customer',
           metadata: { refund_id: refund.id, pledge_id: refund.pledge_id, campaign_id: refund.campaign_id },
+          // What it takes from the platform's balance, in the settlement currency (a converted charge's refund is
+          // converted at the charge's rate).
+          expand: ['balance_transaction'],
         },
         { idempotencyKey: refund.idempotency_key },
       ),
     );
   }
 
-  /** What the creator gives back of this refund, worked out before it is on the pledge. */
-  async function reversalOwed(trx: Tx, refund: LoadedRefund, payoutAmount: number) {
-    const totals = await pledgeTotals(trx, refund.campaign_id);
+  /** The refund's balance transaction: what left the platform's balance, in the settlement currency. */
+  async function balanceOf(made: Stripe.Refund): Promise<Stripe.BalanceTransaction> {
+    const balance = made.balance_transaction;
+    if (balance && typeof balance !== 'string') return balance;
+    if (!balance) throw new Error(`refund ${made.id} has no balance transaction`);
+    return callStripe(() => stripe.balanceTransactions.retrieve(balance));
+  }
+
+  /**
+   * What the creator gives back of this refund, worked out before it is on the pledge: in the settlement currency,
+   * like the payout it comes out of (`refundSettled`: the refund's own settlement amount).
+   */
+  async function reversalOwed(trx: Tx, refund: LoadedRefund, payoutAmount: number, refundSettled: number) {
+    const totals = collectedFromLedger(await ledgerTotals(trx, refund.campaign_id, 'settlement'));
     // Reversals decided but not yet made count too: the creator no longer holds that money either.
     const reversed = await trx
       .selectFrom('refunds')
       .innerJoin('pledges', 'pledges.id', 'refunds.pledge_id')
-      .select(sql<number>`coalesce(sum(refunds.transfer_reversal_amount), 0)`.as('total'))
+      // Less what was paid back to the creator after refunds that failed (src/refunds/refund-failures.ts).
+      .select(sql<number>`coalesce(sum(refunds.transfer_reversal_amount), 0) - coalesce(sum(refunds.restore_amount), 0)`.as('total'))
       .where('pledges.campaign_id', '=', refund.campaign_id)
       .executeTakeFirstOrThrow();
-    return reversalForRefund({ ...totals, platformFeeBps: refund.platform_fee_bps, refundAmount: refund.amount, transferredNet: payoutAmount - Number(reversed.total) });
+    return reversalForRefund({ ...totals, platformFeeBps: refund.platform_fee_bps, refundAmount: refundSettled, transferredNet: payoutAmount - Number(reversed.total) });
   }
 
   /** Records the refund Stripe made, with all that follows from it, in one transaction. */
@@ -129,16 +144,20 @@ export function createRefundActivities({ database, stripe }: ActivityDeps) {
       await markFailed(refund.id, `Stripe ${made.status === 'failed' ? 'failed' : 'canceled'} the refund (${made.failure_reason ?? 'no reason given'})`);
       return;
     }
+    const settlement = settlementOf(await balanceOf(made));
     await database.transaction(async (trx) => {
       // Locked so that refunds of one campaign decide their reversals one at a time, against a payout that stays put.
       const payout = await trx.selectFrom('payouts').selectAll().where('campaign_id', '=', refund.campaign_id).forUpdate().executeTakeFirst();
       const transferId = payout?.status === 'paid' ? payout.stripe_transfer_id : null;
       // Before the payout, the payout simply comes out smaller.
-      const reversal = payout && transferId ? await reversalOwed(trx, refund, payout.amount) : null;
+      const reversal = payout && transferId ? await reversalOwed(trx, refund, payout.amount, settlement.settlementAmount!) : null;
       const claimed = await trx
         .updateTable('refunds')
         .set({
+          // Made: Stripe took the money from the balance. A `pending` refund may still fail at the bank; its
+          // failure is put back in the books when Stripe says so (src/refunds/refund-failures.ts).
           status: 'succeeded',
+          stripe_status: made.status as 'pending' | 'requires_action' | 'succeeded',
           stripe_refund_id: made.id,
           completed_at: new Date(),
           transfer_reversal_amount: reversal?.transferReversal ?? 0,
@@ -149,8 +168,11 @@ export function createRefundActivities({ database, stripe }: ActivityDeps) {
         .executeTakeFirst();
       if (claimed.numUpdatedRows === 0n) return; // recorded by an earlier attempt
       const entry = { campaignId: refund.campaign_id, pledgeId: refund.pledge_id, currency: refund.currency };
-      await recordRefundOnPledge(trx, { ...entry, amount: refund.amount, stripeRefundId: made.id });
-      if (reversal) await recordLedgerEntries(trx, [{ ...entry, kind: 'platform_fee_reversal', amount: reversal.platformFeeReversal, stripeObjectId: made.id }]);
+      await recordRefundOnPledge(trx, { ...entry, amount: refund.amount, stripeRefundId: made.id, settlement });
+      // Commission is reckoned in the settlement currency, as the payout it came out of.
+      if (reversal && payout) {
+        await recordLedgerEntries(trx, [{ ...entry, kind: 'platform_fee_reversal', amount: reversal.platformFeeReversal, currency: payout.currency, stripeObjectId: made.id }]);
+      }
       await enqueueNotifications(trx, [
         {
           recipientId: refund.backer_id,
@@ -164,7 +186,7 @@ export function createRefundActivities({ database, stripe }: ActivityDeps) {
 
   /** Step 3: takes the creator's share back from the payout's transfer, once. */
   async function reverseTransfer(refund: LoadedRefund): Promise<void> {
-    const payout = await db.selectFrom('payouts').select('stripe_transfer_id').where('campaign_id', '=', refund.campaign_id).executeTakeFirstOrThrow();
+    const payout = await db.selectFrom('payouts').select(['stripe_transfer_id', 'currency']).where('campaign_id', '=', refund.campaign_id).executeTakeFirstOrThrow();
     const transferId = payout.stripe_transfer_id!;
     const earlier = refund.reversal_attempts > 0 ? await callStripe(() => findReversal(transferId, refund.id)) : undefined;
     let reversal = earlier;
@@ -188,7 +210,8 @@ export function createRefundActivities({ database, stripe }: ActivityDeps) {
         .executeTakeFirst();
       if (done.numUpdatedRows === 0n) return;
       await recordLedgerEntries(trx, [
-        { campaignId: refund.campaign_id, pledgeId: refund.pledge_id, kind: 'transfer_reversal', amount: refund.transfer_reversal_amount, currency: refund.currency, stripeObjectId: reversalId },
+        // In the transfer's (settlement) currency, as `transfer_reversal_amount` was worked out.
+        { campaignId: refund.campaign_id, pledgeId: refund.pledge_id, kind: 'transfer_reversal', amount: refund.transfer_reversal_amount, currency: payout.currency, stripeObjectId: reversalId },
       ]);
     });
   }

@@ -34,7 +34,13 @@ export type LedgerKind =
   | 'platform_fee'
   | 'platform_fee_reversal'
   | 'transfer'
-  | 'transfer_reversal';
+  | 'transfer_reversal'
+  /** A refund that failed after it was made: its money back with the platform (0010). */
+  | 'refund_failed'
+  /** A chargeback (0011): the disputed amount Stripe withdrew, its dispute fee, and the amount back when won. */
+  | 'dispute_withdrawal'
+  | 'dispute_fee'
+  | 'dispute_reinstatement';
 
 export interface UsersTable {
   id: Generated<string>;
@@ -156,12 +162,15 @@ export interface PledgesTable {
   pending_payment_intent_id: string | null;
   pending_amount: number | null;
   pending_reward_id: string | null;
+  /** When a chargeback was first seen (0011); the status still says where the pledge's money stands. */
+  disputed_at: Timestamp | null;
 }
 
 export interface PayoutsTable {
   id: Generated<string>;
   campaign_id: string;
   destination_account_id: string;
+  /** The payout's figures are in `currency`, the platform's settlement currency (the transfer's). */
   amount: number;
   currency: string;
   gross_captured: number;
@@ -204,7 +213,7 @@ export interface RefundsTable {
   stripe_refund_id: string | null;
   idempotency_key: string;
   transfer_reversal_id: string | null;
-  /** The creator's share to take back, decided when the refund is recorded after the payout. */
+  /** The creator's share to take back, decided when the refund is recorded after the payout; settlement-currency minor units. */
   transfer_reversal_amount: Generated<number>;
   failure_message: string | null;
   created_at: CreatedAt;
@@ -216,6 +225,17 @@ export interface RefundsTable {
   reversal_attempts: Generated<number>;
   /** `<staff user id>:<Idempotency-Key>` of the support request that asked for this refund. */
   request_key: string | null;
+  /** Stripe's status of the refund once made (`pending` until the bank confirms; it may still fail then). */
+  stripe_status: 'pending' | 'requires_action' | 'succeeded' | 'failed' | 'canceled' | null;
+  /** Stripe's `failure_reason` of a refund that failed after it was made. */
+  failure_reason: string | null;
+  /** When a refund that had been made was found failed and its money put back in the books. */
+  failed_at: Timestamp | null;
+  /** The creator's share paid again by a transfer after the refund failed (the payout had gone out). */
+  restore_amount: Generated<number>;
+  restore_status: 'pending' | 'succeeded' | null;
+  restore_transfer_id: string | null;
+  restore_attempts: Generated<number>;
 }
 
 export interface LedgerEntriesTable {
@@ -228,6 +248,11 @@ export interface LedgerEntriesTable {
   stripe_object_id: string;
   /** Captures and their fees: when Stripe makes the charge's funds available (its balance transaction's `available_on`). */
   available_on: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** What moved in the platform's settlement currency (the balance transaction); equal to `amount` when not converted. */
+  settlement_amount: ColumnType<number, number | undefined, never>;
+  settlement_currency: ColumnType<string, string | undefined, never>;
+  /** Stripe's rate, settlement-currency major units per presentment major unit; null when nothing was converted. numeric: a string. */
+  exchange_rate: ColumnType<string | null, string | number | null | undefined, never>;
   created_at: CreatedAt;
 }
 
@@ -267,6 +292,52 @@ export interface IdempotencyKeysTable {
   completed_at: Timestamp | null;
 }
 
+export type DisputeStatus =
+  | 'warning_needs_response'
+  | 'warning_under_review'
+  | 'warning_closed'
+  | 'needs_response'
+  | 'under_review'
+  | 'won'
+  | 'lost'
+  | 'prevented';
+/** Disputes support can still act on (evidence, accept). */
+export const OPEN_DISPUTE_STATUSES = ['warning_needs_response', 'warning_under_review', 'needs_response', 'under_review'] as const satisfies readonly DisputeStatus[];
+/**
+ * How a dispute's loss was borne, decided once when it closed: taken off the payout (lost before it); taken back from
+ * the creator by a transfer reversal (pending, then reversed); borne by the platform; or nothing to bear (won).
+ */
+export type DisputeRecovery = 'payout' | 'pending' | 'reversed' | 'platform' | 'not_needed';
+
+/** A chargeback, as Stripe has it now (0011). Amount in the presentment currency; withdrawal and fee in settlement. */
+export interface DisputesTable {
+  id: Generated<string>;
+  stripe_dispute_id: string;
+  campaign_id: string;
+  pledge_id: string;
+  charge_id: string;
+  payment_intent_id: string | null;
+  amount: number;
+  currency: string;
+  settlement_amount: Generated<number>;
+  fee: Generated<number>;
+  settlement_currency: string | null;
+  status: DisputeStatus;
+  reason: string;
+  evidence_due_by: Timestamp | null;
+  evidence_submitted_at: Timestamp | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+  closed_at: Timestamp | null;
+  recovery: DisputeRecovery | null;
+  /** Taken back from the creator's Connect account (settlement currency). */
+  recovery_amount: Generated<number>;
+  /** Commission the platform gives up on the lost amount (settlement currency). */
+  platform_fee_reversal: Generated<number>;
+  recovery_reversal_id: string | null;
+  recovery_attempts: Generated<number>;
+}
+
 export interface Database {
   users: UsersTable;
   auth_tokens: AuthTokensTable;
@@ -282,6 +353,7 @@ export interface Database {
   stripe_events: StripeEventsTable;
   notifications: NotificationsTable;
   idempotency_keys: IdempotencyKeysTable;
+  disputes: DisputesTable;
 }
 
 export type User = Selectable<UsersTable>;
@@ -300,3 +372,4 @@ export type Refund = Selectable<RefundsTable>;
 export type LedgerEntry = Selectable<LedgerEntriesTable>;
 export type NewLedgerEntry = Insertable<LedgerEntriesTable>;
 export type Notification = Selectable<NotificationsTable>;
+export type Dispute = Selectable<DisputesTable>;

@@ -73,6 +73,8 @@ const schema = z
     ONBOARDING_REMINDER_INTERVAL: duration('3d'),
     /** How long a campaign step stuck on an outage (Stripe down past its retries) waits before trying by itself. */
     STUCK_RETRY_INTERVAL: duration('15m'),
+    /** Who bears a lost chargeback: the creator (taken off the payout, or reversed from it once paid) or the platform. */
+    DISPUTE_RECOVERY: z.enum(['creator', 'platform']).default('creator'),
 
     SMTP_URL: optionalText.pipe(z.url({ protocol: /^smtps?$/ }).optional()),
     MAIL_FROM: z.string().default('Crowdfund <no-reply@crowdfund.local>'),
@@ -135,6 +137,7 @@ function toConfig(env: z.output<typeof schema>) {
       stuckRetryIntervalMs: env.STUCK_RETRY_INTERVAL,
     },
     mail: { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM },
+    disputes: { recovery: env.DISPUTE_RECOVERY },
   };
 }
 

@@ -6,67 +6,83 @@
  * A float never holds money: `int(19.99 * 100)` is 1998.
  */
 
-interface CurrencyRule {
-  /** ISO 4217 minor-unit exponent. */
-  exponent: number;
-  /** Stripe's minimum charge amount, in minor units (https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts). */
-  minimumCharge: number;
-}
+/**
+ * Every presentment currency Stripe accepts (https://docs.stripe.com/currencies), one row each:
+ * `[exponent, minimum charge]`.
+ * - exponent: digits after the decimal point in Stripe's `amount` (ISO 4217 minor units): 0 for the currencies Stripe
+ *   lists as zero-decimal, 3 for BHD, JOD, KWD, OMR and TND (whose amounts Stripe takes in steps of 10 minor units:
+ *   the last digit must be 0), 2 for the rest.
+ * - minimum charge: Stripe's minimum in minor units, for the currencies Stripe's table lists (its settlement
+ *   currencies). Stripe applies the minimum of the platform's settlement currency after converting the charge.
+ */
+const CURRENCIES: Record<string, readonly [exponent: 0 | 2 | 3, minimumCharge?: number]> = {
+  AED: [2, 200], AFN: [2], ALL: [2], AMD: [2], ANG: [2], AOA: [2], ARS: [2], AUD: [2, 50], AWG: [2], AZN: [2],
+  BAM: [2], BBD: [2], BDT: [2], BGN: [2, 100], BHD: [3], BIF: [0], BMD: [2], BND: [2], BOB: [2], BRL: [2, 50],
+  BSD: [2], BWP: [2], BYN: [2], BZD: [2], CAD: [2, 50], CDF: [2], CHF: [2, 50], CLP: [0], CNY: [2], COP: [2],
+  CRC: [2], CVE: [2], CZK: [2, 1500], DJF: [0], DKK: [2, 250], DOP: [2], DZD: [2], EGP: [2], ETB: [2], EUR: [2, 50],
+  FJD: [2], FKP: [2], GBP: [2, 30], GEL: [2], GIP: [2], GMD: [2], GNF: [0], GTQ: [2], GYD: [2], HKD: [2, 400],
+  HNL: [2], HTG: [2], HUF: [2, 17500], IDR: [2], ILS: [2], INR: [2, 50], ISK: [2], JMD: [2], JOD: [3], JPY: [0, 50],
+  KES: [2], KGS: [2], KHR: [2], KMF: [0], KRW: [0], KWD: [3], KYD: [2], KZT: [2], LAK: [2], LBP: [2], LKR: [2],
+  LRD: [2], LSL: [2], MAD: [2], MDL: [2], MGA: [0], MKD: [2], MMK: [2], MNT: [2], MOP: [2], MUR: [2], MVR: [2],
+  MWK: [2], MXN: [2, 1000], MYR: [2, 200], MZN: [2], NAD: [2], NGN: [2], NIO: [2], NOK: [2, 300], NPR: [2],
+  NZD: [2, 50], OMR: [3], PAB: [2], PEN: [2], PGK: [2], PHP: [2], PKR: [2], PLN: [2, 200], PYG: [0], QAR: [2],
+  RON: [2, 200], RSD: [2], RUB: [2], RWF: [0], SAR: [2], SBD: [2], SCR: [2], SEK: [2, 300], SGD: [2, 50], SHP: [2],
+  SLE: [2], SLL: [2], SOS: [2], SRD: [2], STD: [2], SZL: [2], THB: [2, 1000], TJS: [2], TND: [3], TOP: [2], TRY: [2],
+  TTD: [2], TWD: [2], TZS: [2], UAH: [2], UGX: [0], USD: [2, 50], UYU: [2], UZS: [2], VND: [0], VUV: [0], WST: [2],
+  XAF: [0], XCD: [2], XOF: [0], XPF: [0], YER: [2], ZAR: [2], ZMW: [2],
+};
 
-/** The currencies campaigns may use: each has an ISO 4217 exponent and a Stripe minimum charge. */
-const CURRENCIES = {
-  USD: { exponent: 2, minimumCharge: 50 },
-  EUR: { exponent: 2, minimumCharge: 50 },
-  GBP: { exponent: 2, minimumCharge: 30 },
-  CAD: { exponent: 2, minimumCharge: 50 },
-  AUD: { exponent: 2, minimumCharge: 50 },
-  NZD: { exponent: 2, minimumCharge: 50 },
-  CHF: { exponent: 2, minimumCharge: 50 },
-  SEK: { exponent: 2, minimumCharge: 300 },
-  NOK: { exponent: 2, minimumCharge: 300 },
-  DKK: { exponent: 2, minimumCharge: 250 },
-  PLN: { exponent: 2, minimumCharge: 200 },
-  CZK: { exponent: 2, minimumCharge: 1500 },
-  SGD: { exponent: 2, minimumCharge: 50 },
-  HKD: { exponent: 2, minimumCharge: 400 },
-  MXN: { exponent: 2, minimumCharge: 1000 },
-  JPY: { exponent: 0, minimumCharge: 50 },
-} as const satisfies Record<string, CurrencyRule>;
-
-export type Currency = keyof typeof CURRENCIES;
-export const SUPPORTED_CURRENCIES = Object.keys(CURRENCIES) as Currency[];
+/** The ISO 4217 codes Stripe accepts, uppercase (the API's and the database's spelling; Stripe's is lowercase). */
+export const SUPPORTED_CURRENCIES: readonly string[] = Object.keys(CURRENCIES);
 
 export class MoneyError extends Error {
   override name = 'MoneyError';
 }
 
-export function isSupportedCurrency(code: string): code is Currency {
+export function isSupportedCurrency(code: string): boolean {
   return Object.prototype.hasOwnProperty.call(CURRENCIES, code);
 }
 
-function rule(currency: string): CurrencyRule {
+function rule(currency: string): readonly [exponent: 0 | 2 | 3, minimumCharge?: number] {
   if (!isSupportedCurrency(currency)) throw new MoneyError(`unsupported currency ${JSON.stringify(currency)}`);
-  return CURRENCIES[currency];
+  return CURRENCIES[currency]!;
 }
 
 export function currencyExponent(currency: string): number {
-  return rule(currency).exponent;
+  return rule(currency)[0];
 }
 
-/** Stripe charges at most eight digits of minor units in these currencies (999,999.99 USD; 99,999,999 JPY). */
+/** Stripe charges at most eight digits of minor units (999,999.99 USD; 99,999,999 JPY; 99,999.990 KWD). */
 export const MAXIMUM_CHARGE_AMOUNT = 99_999_999;
 
-/** Stripe's smallest chargeable amount for the currency, in minor units. */
-export function minimumChargeAmount(currency: string): number {
-  return rule(currency).minimumCharge;
+/**
+ * Stripe's smallest charge in `currency` where its table lists one, in minor units; undefined elsewhere. It is the
+ * whole rule only when `currency` is also the platform's settlement currency: otherwise Stripe converts the charge
+ * first and compares it with the settlement currency's minimum (see `localMinimumCharge`).
+ */
+export function minimumChargeAmount(currency: string): number | undefined {
+  return rule(currency)[1];
 }
+
+/**
+ * The minimum a charge in `currency` must reach that can be checked here exactly: Stripe's minimum when the charge
+ * is in the settlement currency itself (no conversion), else 1 minor unit (Stripe converts at its own rate and
+ * answers `amount_too_small` when the converted charge falls short).
+ */
+export function localMinimumCharge(currency: string, settlementCurrency: string | undefined): number {
+  return currency === settlementCurrency ? (minimumChargeAmount(currency) ?? 1) : 1;
+}
+
+/** Three-decimal currencies: Stripe takes their amounts in steps of 10 minor units (0.010 KWD). */
+const stepOf = (currency: string) => (currencyExponent(currency) === 3 ? 10 : 1);
 
 // Plain digits with an optional fraction: no sign, exponent, spaces, separators or leading zeros.
 const DECIMAL = /^(0|[1-9][0-9]*)(?:\.([0-9]+))?$/;
 
 /**
  * Parses a decimal string ("1500.00", "19.99", "5") into minor units of `currency`.
- * Rejects negatives, exponents, NaN, separators and more decimals than the currency has.
+ * Rejects negatives, exponents, NaN, separators, more decimals than the currency has, and three-decimal amounts
+ * Stripe would refuse ("1.005" KWD).
  */
 export function toMinorUnits(amount: string, currency: string): number {
   const exponent = currencyExponent(currency);
@@ -79,6 +95,9 @@ export function toMinorUnits(amount: string, currency: string): number {
   }
   const minor = Number(whole + fraction.padEnd(exponent, '0'));
   if (!Number.isSafeInteger(minor)) throw new MoneyError(`"${amount}" is too large`);
+  if (minor % stepOf(currency) !== 0) {
+    throw new MoneyError(`${currency} amounts must end in 0: Stripe takes them in steps of ${fromMinorUnits(stepOf(currency), currency)}`);
+  }
   return minor;
 }
 

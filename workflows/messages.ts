@@ -46,6 +46,7 @@ export interface SettlementCounts {
 export interface PayoutState {
   /** `stuck`: Stripe (or a bug) made the payout give up; it tries again by itself, or at once on `retrySettlement`. */
   state: 'waiting' | 'account_not_ready' | 'funds_pending' | 'stuck' | 'paid' | 'nothing_to_pay';
+  /** Minor units of the platform's settlement currency (the transfer's), not the campaign's. */
   amount: number | null;
   transferId: string | null;
   /** Why the payout is stuck. */

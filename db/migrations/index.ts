@@ -7,6 +7,9 @@ import * as m0005 from './0005_refund_steps';
 import * as m0006 from './0006_notification_backoff';
 import * as m0007 from './0007_payout_attempts';
 import * as m0008 from './0008_pledge_cancellation';
+import * as m0009 from './0009_settlement_currency';
+import * as m0010 from './0010_refund_failures';
+import * as m0011 from './0011_disputes';
 
 /** Every migration, in order. Exported from code rather than read from disk, so build output and tests agree. */
 const migrations: Record<string, Migration> = {
@@ -18,6 +21,9 @@ const migrations: Record<string, Migration> = {
   '0006_notification_backoff': m0006,
   '0007_payout_attempts': m0007,
   '0008_pledge_cancellation': m0008,
+  '0009_settlement_currency': m0009,
+  '0010_refund_failures': m0010,
+  '0011_disputes': m0011,
 };
 
 export const migrationProvider: MigrationProvider = {

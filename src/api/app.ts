@@ -10,6 +10,7 @@ import { openApiDocument } from './openapi';
 import { authRoutes } from './routes/auth';
 import { campaignLifecycleRoutes } from './routes/campaign-lifecycle';
 import { campaignRoutes } from './routes/campaigns';
+import { disputeRoutes } from './routes/disputes';
 import { meRoutes } from './routes/me';
 import { opsRoutes } from './routes/ops';
 import { campaignPledgeRoutes, pledgeRoutes } from './routes/pledges';
@@ -41,6 +42,7 @@ export function createApp(context: ApiContext): express.Express {
   app.use('/api/campaigns', progressRoutes(context), campaignRoutes(context), campaignLifecycleRoutes(context), campaignPledgeRoutes(context));
   app.use('/api/me', meRoutes(context));
   app.use('/api/pledges', pledgeRoutes(context));
+  app.use('/api/support/disputes', disputeRoutes(context));
   app.use('/api/support', supportRoutes(context));
   app.use('/api/ops', opsRoutes(context));
 

@@ -9,6 +9,7 @@ import { campaignIdParams, cancelCampaignBody } from './routes/campaign-lifecycl
 import { loginBody, signupBody } from './routes/auth';
 import { changePledgeBody, paymentMethodBody, placePledgeBody, pledgeIdParams } from './routes/pledges';
 import { refundBody } from './routes/support';
+import { disputeIdParams, disputeListQuery, evidenceBody } from './routes/disputes';
 
 type Access = 'anyone' | 'signed in' | 'support' | 'ops';
 
@@ -44,6 +45,9 @@ export const ROUTES: RouteDoc[] = [
   { method: 'get', path: '/api/me/pledges', summary: 'My pledges', access: 'signed in', success: 200 },
   { method: 'post', path: '/api/pledges/{id}/payment-method', summary: 'Save a new card for a failed pledge and retry it', access: 'signed in', params: pledgeIdParams, body: paymentMethodBody, success: 202 },
   { method: 'post', path: '/api/support/pledges/{id}/refunds', summary: 'Refund a pledge, fully or partly (Idempotency-Key header required)', access: 'support', params: pledgeIdParams, body: refundBody, success: 202 },
+  { method: 'get', path: '/api/support/disputes', summary: 'Chargebacks, the most urgent first (filter by status; default: open)', access: 'support', query: disputeListQuery, success: 200 },
+  { method: 'post', path: '/api/support/disputes/{id}/evidence', summary: 'Send evidence to Stripe, submitted unless submit is false (Idempotency-Key header required)', access: 'support', params: disputeIdParams, body: evidenceBody, success: 200 },
+  { method: 'post', path: '/api/support/disputes/{id}/accept', summary: 'Accept the dispute as lost (Idempotency-Key header required)', access: 'support', params: disputeIdParams, success: 200 },
   { method: 'get', path: '/api/ops/campaigns/{id}', summary: 'The campaign workflow state', access: 'ops', params: campaignIdParams, success: 200 },
   { method: 'get', path: '/api/ops/campaigns/{id}/reconciliation', summary: 'Where every cent went: ledger, pledge rows and Stripe agree', access: 'ops', params: campaignIdParams, success: 200 },
   { method: 'post', path: '/api/ops/campaigns/{id}/retry-settlement', summary: 'Retry errored settlements now', access: 'ops', params: campaignIdParams, success: 202 },

@@ -20,7 +20,7 @@ export const campaignFields = {
   slug: slug.optional(),
   description: text().max(10_000).optional(),
   goalAmount: decimal,
-  currency: z.enum(SUPPORTED_CURRENCIES as [string, ...string[]]),
+  currency: z.enum([...SUPPORTED_CURRENCIES] as [string, ...string[]]),
   model: z.enum(['aon', 'kia', 'hybrid']),
   startsAt: timestamp,
   endsAt: timestamp,

@@ -3,8 +3,8 @@
  * pledge and campaign amounts, dates and durations, refund terms. Each refusal names the field at fault.
  */
 import { type Config } from '../config';
-import { invalidField, unprocessable } from '../errors';
-import { fromMinorUnits, MAXIMUM_CHARGE_AMOUNT, minimumChargeAmount, MoneyError, toMinorUnits } from '../money';
+import { type DomainError, invalidField, unprocessable } from '../errors';
+import { fromMinorUnits, localMinimumCharge, MAXIMUM_CHARGE_AMOUNT, minimumChargeAmount, MoneyError, toMinorUnits } from '../money';
 import { type CreateCampaignBody } from './schemas';
 
 /** Decimal string -> minor units of `currency`; an invalid-field error naming `field` when it is not an amount of that currency. */
@@ -17,23 +17,32 @@ function minorUnitsOf(field: string, amount: string, currency: string): number {
   }
 }
 
-/** Decimal string -> minor units of `currency`, at least Stripe's minimum; an invalid-field error naming `field` otherwise. */
+/**
+ * Decimal string -> minor units of `currency` for an amount that is not itself charged (a goal, a reward's minimum, a
+ * stretch goal): positive, and at least Stripe's minimum charge in that currency where Stripe lists one; an
+ * invalid-field error naming `field` otherwise.
+ */
 export function chargeableAmount(field: string, amount: string, currency: string): number {
   const minor = minorUnitsOf(field, amount, currency);
-  const minimum = minimumChargeAmount(currency);
+  const minimum = minimumChargeAmount(currency) ?? 1;
   if (minor < minimum) throw invalidField(field, `must be at least ${fromMinorUnits(minimum, currency)} ${currency}`);
   return minor;
 }
 
-/** A pledge's amount: what one Stripe charge can take, from its minimum to its maximum; an error naming `amount` otherwise. */
-export function pledgeAmount(amount: string, currency: string): number {
+const belowMinimum = (message: string, currency: string, minimum?: number) =>
+  unprocessable('amount_below_currency_minimum', message, [
+    { path: 'amount', message: minimum === undefined ? message : `must be at least ${fromMinorUnits(minimum, currency)} ${currency}` },
+  ]);
+
+/**
+ * A pledge's amount: what one Stripe charge can take, from its minimum to its maximum; an error naming `amount`
+ * otherwise. Stripe's minimum is checked here only where the answer is exact, a charge in the platform's settlement
+ * currency (`settlementCurrency`); a converted charge is judged by Stripe after conversion (`minimumChargeRefusal`).
+ */
+export function pledgeAmount(amount: string, currency: string, settlementCurrency?: string): number {
   const minor = minorUnitsOf('amount', amount, currency);
-  const minimum = minimumChargeAmount(currency);
-  if (minor < minimum) {
-    throw unprocessable('amount_below_currency_minimum', `The smallest pledge is ${fromMinorUnits(minimum, currency)} ${currency}`, [
-      { path: 'amount', message: `must be at least ${fromMinorUnits(minimum, currency)} ${currency}` },
-    ]);
-  }
+  const minimum = localMinimumCharge(currency, settlementCurrency);
+  if (minor < minimum) throw belowMinimum(`The smallest pledge is ${fromMinorUnits(minimum, currency)} ${currency}`, currency, minimum);
   if (minor > MAXIMUM_CHARGE_AMOUNT) {
     const maximum = fromMinorUnits(MAXIMUM_CHARGE_AMOUNT, currency);
     throw unprocessable('amount_above_currency_maximum', `The largest pledge one card charge can take is ${maximum} ${currency}`, [
@@ -41,6 +50,16 @@ export function pledgeAmount(amount: string, currency: string): number {
     ]);
   }
   return minor;
+}
+
+/**
+ * Stripe's `amount_too_small` (the charge, converted into the settlement currency, is below Stripe's minimum there)
+ * as the API's 422 naming `amount`; null for any other error.
+ */
+export function minimumChargeRefusal(error: unknown, currency: string): DomainError | null {
+  if ((error as { code?: unknown } | null)?.code !== 'amount_too_small') return null;
+  const detail = (error as { message?: string }).message ?? 'below Stripe\'s minimum charge';
+  return belowMinimum(`This pledge is below the smallest charge Stripe takes in ${currency} for this platform: ${detail}`, currency);
 }
 
 export interface CheckedCampaign {

@@ -16,8 +16,12 @@ export type NotificationTemplate =
   | 'payment_failed'
   | 'pledge_dropped'
   | 'refund_issued'
+  | 'refund_failed'
+  | 'refund_failed_support'
   | 'payout_sent'
-  | 'connect_onboarding_reminder';
+  | 'connect_onboarding_reminder'
+  | 'dispute_opened'
+  | 'dispute_closed';
 
 export interface NotificationRequest {
   recipientId: string;

@@ -49,9 +49,33 @@ const templates: Record<NotificationTemplate, (p: Payload) => { subject: string;
     subject: `Refund for your pledge to ${text(p.campaignTitle)}`,
     text: `We refunded ${money(p)} to your card. It can take 5-10 days to appear.`,
   }),
+  // A refund the bank returned after it was made (the card closed or expired): the money is back with the platform.
+  refund_failed: (p) => ({
+    subject: `Your refund for ${text(p.campaignTitle)} could not be completed`,
+    text:
+      `Your bank could not accept our refund of ${money(p)} for "${text(p.campaignTitle)}" (${text(p.reason)}), so the money ` +
+      `came back to us. Our support team will contact you to return it another way.`,
+  }),
+  refund_failed_support: (p) => ({
+    subject: `Refund failed: ${money(p)} for ${text(p.campaignTitle)}`,
+    text:
+      `Refund ${text(p.refundId)} of ${money(p)} for pledge ${text(p.pledgeId)} ("${text(p.campaignTitle)}") failed after it was made ` +
+      `(${text(p.reason)}). The money is back with the platform and the backer was told; they need another way to be repaid.`,
+  }),
   payout_sent: (p) => ({
     subject: `Payout for ${text(p.campaignTitle)} sent`,
     text: `${money(p)} was transferred to your account for "${text(p.campaignTitle)}".`,
+  }),
+  // To the campaign's creator and to each support staff member; `dueBy` is when Stripe needs the evidence.
+  dispute_opened: (p) => ({
+    subject: `A backer disputed a payment to ${text(p.campaignTitle)}`,
+    text:
+      `A payment of ${money(p)} to "${text(p.campaignTitle)}" was disputed with the card issuer (${text(p.reason)}). ` +
+      `Stripe has withdrawn it until the dispute is decided. Evidence is due by ${text(p.dueBy)}.`,
+  }),
+  dispute_closed: (p) => ({
+    subject: `The dispute of a payment to ${text(p.campaignTitle)} was ${text(p.status)}`,
+    text: `The dispute of ${money(p)} to "${text(p.campaignTitle)}" is closed: ${text(p.status)}.`,
   }),
   connect_onboarding_reminder: (p) => ({
     subject: `Finish your payout setup for ${text(p.campaignTitle)}`,

@@ -24,4 +24,12 @@ export const stripeKeys = {
   cancellationRefund: (pledgeId: string) => `pledge-${pledgeId}-cancellation-refund`,
   /** Taking the creator's share of a refund back after the payout: a step of its own, with a key of its own. */
   refundReversal: (refundId: string) => `refund-${refundId}-reversal`,
+  /** Paying the creator's share again after a refund failed that had taken it back (a transfer reversal cannot be undone). */
+  refundFailureRestore: (refundId: string) => `refund-${refundId}-restore`,
+  /** Evidence for a dispute: named by what is sent (a digest of it), so the same evidence twice is one submission. */
+  disputeEvidence: (stripeDisputeId: string, evidenceDigest: string) => `dispute-${stripeDisputeId}-evidence-${evidenceDigest}`,
+  /** Accepting a dispute (closing it as lost): once per dispute. */
+  disputeClose: (stripeDisputeId: string) => `dispute-${stripeDisputeId}-close`,
+  /** Taking the creator's share of a dispute lost after the payout back: one reversal per dispute. */
+  disputeRecovery: (stripeDisputeId: string) => `dispute-${stripeDisputeId}-recovery`,
 };

@@ -14,10 +14,12 @@ import { type AppDatabase, type Tx } from '../../db/database';
 import { type Campaign, type Pledge } from '../../db/schema';
 import { conflict, DomainError, forbidden, invalidField, notFound, unprocessable } from '../errors';
 import { pledgeAmount } from '../campaigns/validation';
+import { platformSettlementCurrency } from '../payments/platform-account';
 import { fromMinorUnits } from '../money';
 import { enqueueNotifications } from '../notifications/outbox';
 import { stripeKeys } from '../payments/idempotency-keys';
 import { lockPledge, pledgingClosed } from './pledge-lock';
+import { heldOrSaved } from './placement-outcome';
 import { claimRewardUnit, releaseRewardUnit } from './reward-units';
 
 export interface PledgeChange {
@@ -38,7 +40,7 @@ export async function changePledge(deps: Deps, pledgeId: string, backerId: strin
   const found = await database.db.selectFrom('pledges').select(['id', 'backer_id', 'campaign_id', 'currency']).where('id', '=', pledgeId).executeTakeFirst();
   if (!found) throw notFound('Pledge');
   if (found.backer_id !== backerId) throw forbidden('Only the backer can change this pledge');
-  const requestedAmount = change.amount === undefined ? undefined : pledgeAmount(change.amount, found.currency);
+  const requestedAmount = change.amount === undefined ? undefined : pledgeAmount(change.amount, found.currency, await platformSettlementCurrency(stripe).catch(() => undefined));
 
   // Holds to let go once the outcome is committed: the pledge's previous hold, a superseded change's hold.
   const released: string[] = [];
@@ -78,7 +80,9 @@ export async function changePledge(deps: Deps, pledgeId: string, backerId: strin
     }
     if (intent.status !== 'requires_capture') throw new Error(`PaymentIntent ${intent.id} changing pledge ${current.id} is ${intent.status}`);
     released.push(current.payment_intent_id);
-    return { pledge: await applyChange(trx, campaign, current, { amount, rewardId, revision, hold: intent }) };
+    const hold = heldOrSaved(intent, campaign.ends_at);
+    if (!hold.payment_intent_id) released.push(intent.id);
+    return { pledge: await applyChange(trx, campaign, current, { amount, rewardId, revision, hold }) };
   });
   await releaseHolds(stripe, pledgeId, released);
   return changed;
@@ -93,7 +97,7 @@ export async function completePendingChange(deps: Deps, paymentIntentId: string)
   const { database, stripe } = deps;
   const found = await database.db.selectFrom('pledges').select(['id', 'campaign_id']).where('pending_payment_intent_id', '=', paymentIntentId).executeTakeFirst();
   if (!found) return;
-  let intent: Stripe.PaymentIntent = await stripe.paymentIntents.retrieve(paymentIntentId);
+  let intent: Stripe.PaymentIntent = await stripe.paymentIntents.retrieve(paymentIntentId, { expand: ['latest_charge'] });
   // A failed challenge leaves the intent open to another try: cancelled first, so a later success holds nothing.
   if (intent.status === 'requires_payment_method') intent = await cancelFailedChange(stripe, found.id, intent.id);
   if (intent.status !== 'requires_capture' && intent.status !== 'canceled') return; // still with the backer
@@ -104,7 +108,9 @@ export async function completePendingChange(deps: Deps, paymentIntentId: string)
     if (pledge.pending_payment_intent_id !== paymentIntentId || pledge.status !== 'authorized') return;
     if (intent.status === 'requires_capture' && pledgingOpen) {
       released.push(pledge.payment_intent_id!);
-      await applyChange(trx, campaign, pledge, { amount: pledge.pending_amount!, rewardId: pledge.pending_reward_id, revision: pledge.revision, hold: intent });
+      const hold = heldOrSaved(intent, campaign.ends_at);
+      if (!hold.payment_intent_id) released.push(intent.id);
+      await applyChange(trx, campaign, pledge, { amount: pledge.pending_amount!, rewardId: pledge.pending_reward_id, revision: pledge.revision, hold });
       return;
     }
     if (intent.status === 'requires_capture') released.push(intent.id);
@@ -127,6 +133,8 @@ async function authorizeChange(trx: Tx, stripe: Stripe, campaign: Campaign, pled
         capture_method: 'manual',
         transfer_group: campaign.id,
         metadata: { pledge_id: pledge.id, campaign_id: campaign.id, revision: String(revision) },
+        // The charge tells how long Stripe keeps the hold (`capture_before`).
+        expand: ['latest_charge'],
       },
       { idempotencyKey: stripeKeys.pledgeAuthorize(pledge.id, { revision, amount }) },
     );
@@ -136,12 +144,15 @@ async function authorizeChange(trx: Tx, stripe: Stripe, campaign: Campaign, pled
   }
 }
 
-/** The change itself: amount, reward (the old unit freed; the new one was claimed by the change) and hold. */
+/**
+ * The change itself: amount, reward (the old unit freed; the new one was claimed by the change) and, when the amount
+ * was authorized again, the new hold (or no hold but the saved card, if the new one lapses before the deadline).
+ */
 async function applyChange(
   trx: Tx,
   campaign: Campaign,
   pledge: Pledge,
-  change: { amount: number; rewardId: string | null; revision: number; hold?: Stripe.PaymentIntent },
+  change: { amount: number; rewardId: string | null; revision: number; hold?: ReturnType<typeof heldOrSaved> },
 ): Promise<Pledge> {
   const { amount, rewardId, revision, hold } = change;
   const updated = await trx
@@ -154,7 +165,7 @@ async function applyChange(
       pending_amount: null,
       pending_reward_id: null,
       updated_at: new Date(),
-      ...(hold ? { payment_intent_id: hold.id, hold_expires_at: new Date((hold.created + 7 * 86_400) * 1000) } : {}),
+      ...(hold ? { payment_intent_id: hold.payment_intent_id, hold_expires_at: hold.hold_expires_at } : {}),
     })
     .where('id', '=', pledge.id)
     .returningAll()
@@ -189,10 +200,10 @@ async function cancelFailedChange(stripe: Stripe, pledgeId: string, paymentInten
   } catch (error) {
     if (!(error instanceof Stripe.errors.StripeInvalidRequestError || error instanceof Stripe.errors.StripeIdempotencyError)) throw error;
   }
-  return stripe.paymentIntents.retrieve(paymentIntentId);
+  return stripe.paymentIntents.retrieve(paymentIntentId, { expand: ['latest_charge'] });
 }
 
-/** Holds the pledge no longer uses. If Stripe does not hear it, a hold simply lapses within 7 days: nothing is charged. */
+/** Holds the pledge no longer uses. If Stripe does not hear it, a hold simply lapses at its `capture_before`: nothing is charged. */
 async function releaseHolds(stripe: Stripe, pledgeId: string, intentIds: string[]): Promise<void> {
   for (const id of intentIds) {
     await stripe.paymentIntents.cancel(id, { cancellation_reason: 'abandoned' }, { idempotencyKey: stripeKeys.pledgeRelease(pledgeId, id) }).catch(() => undefined);

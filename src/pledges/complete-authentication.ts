@@ -7,7 +7,7 @@ import { type AppDatabase } from '../../db/database';
 import { type Pledge } from '../../db/schema';
 import { stripeKeys } from '../payments/idempotency-keys';
 import { completePendingChange } from './change-pledge';
-import { collectedPayment, failPlacement, holdExpiresAt, type PlacementMovement, settlePlacement } from './placement-outcome';
+import { collectedPayment, failPlacement, heldOrSaved, type PlacementMovement, releaseUnusedHold, settlePlacement } from './placement-outcome';
 import { retrieveWithCharge } from './placement-request';
 
 /** Pledges still waiting to learn how the backer's 3-D Secure challenge (or the placement request) turned out. */
@@ -61,8 +61,13 @@ export async function syncAuthentication(
       const { changes, movements } = collectedPayment(payment, payment.amount_received);
       return settle(changes, movements);
     }
-    case 'requires_capture':
-      return settle({ status: 'authorized', payment_method_id: payment.payment_method as string, hold_expires_at: holdExpiresAt(payment) });
+    case 'requires_capture': {
+      // As at placement: a hold that lapses before the deadline is released, and the saved card charged then.
+      const held = heldOrSaved(payment, campaign.ends_at);
+      await settle({ status: 'authorized', ...held });
+      if (!held.payment_intent_id) await releaseUnusedHold(stripe, pledge.id, payment.id);
+      return;
+    }
     case 'canceled': {
       const charge = payment.latest_charge as Stripe.Charge | null;
       if (payment.cancellation_reason === 'automatic' && charge?.status === 'succeeded') {

@@ -10,6 +10,7 @@
 import type Stripe from 'stripe';
 import { type AppDatabase } from '../../db/database';
 import { DomainError } from '../errors';
+import { settlementOf } from '../ledger/ledger';
 import { recordRefundOnPledge } from '../refunds/record-refund';
 import { syncAuthentication } from './complete-authentication';
 
@@ -41,7 +42,8 @@ export async function recordExternalRefunds(deps: { database: AppDatabase; strip
     throw new DomainError('unavailable', 'capture_not_recorded_yet', `The capture of charge ${charge.id} is not recorded yet; Stripe delivers this event again`);
   }
 
-  const refunds = await deps.stripe.refunds.list({ payment_intent: paymentIntentId, limit: 100 });
+  // With their balance transactions: what each took from the platform's balance, in the settlement currency.
+  const refunds = await deps.stripe.refunds.list({ payment_intent: paymentIntentId, limit: 100, expand: ['data.balance_transaction'] });
   let recorded = 0;
   for (const refund of refunds.data) {
     if (refund.status !== 'succeeded' || refund.metadata?.refund_id) continue;
@@ -56,6 +58,7 @@ export async function recordExternalRefunds(deps: { database: AppDatabase; strip
           currency,
           reason: 'stripe_dashboard',
           status: 'succeeded',
+          stripe_status: 'succeeded',
           stripe_refund_id: refund.id,
           // Made outside the platform: the platform bears it, the creator's transfer is not touched.
           reversal_status: 'not_needed',
@@ -70,7 +73,9 @@ export async function recordExternalRefunds(deps: { database: AppDatabase; strip
       // Refunds recorded before refund rows were written for them have their ledger entry (and pledge) already.
       const known = await trx.selectFrom('ledger_entries').select('id').where('kind', '=', 'refund').where('stripe_object_id', '=', refund.id).executeTakeFirst();
       if (known) return false;
-      await recordRefundOnPledge(trx, { campaignId, pledgeId, currency, amount: refund.amount, stripeRefundId: refund.id });
+      const balance = refund.balance_transaction;
+      const settlement = balance && typeof balance !== 'string' ? settlementOf(balance) : undefined;
+      await recordRefundOnPledge(trx, { campaignId, pledgeId, currency, amount: refund.amount, stripeRefundId: refund.id, ...(settlement ? { settlement } : {}) });
       return true;
     });
     if (added) recorded++;

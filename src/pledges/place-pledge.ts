@@ -10,8 +10,9 @@ import { type AppDatabase } from '../../db/database';
 import { LIVE_PLEDGE_STATUSES, type Pledge, type User } from '../../db/schema';
 import { type Config } from '../config';
 import { conflict, DomainError, forbidden, invalidField, notFound, unprocessable } from '../errors';
-import { pledgeAmount } from '../campaigns/validation';
+import { minimumChargeRefusal, pledgeAmount } from '../campaigns/validation';
 import { fromMinorUnits } from '../money';
+import { platformSettlementCurrency } from '../payments/platform-account';
 import { claimRewardUnit } from './reward-units';
 import { failPlacement, type PlacedPledge } from './placement-outcome';
 import { askStripe, ensureCustomer } from './placement-request';
@@ -31,7 +32,7 @@ export async function placePledge(deps: { database: AppDatabase; stripe: Stripe;
   if (!campaign || campaign.status === 'draft') throw notFound('Campaign');
   // A creator backing their own campaign could carry an all-or-nothing goal with their own money.
   if (campaign.creator_id === request.backer.id) throw forbidden('Creators cannot back their own campaign');
-  const amount = pledgeAmount(request.amount, campaign.currency);
+  const amount = pledgeAmount(request.amount, campaign.currency, await settlementCurrencyOrNone(stripe));
 
   const placement: Placement = campaign.model === 'kia' ? 'charge' : campaign.ends_at.getTime() - Date.now() <= config.campaigns.holdWindowMs ? 'hold' : 'save';
 
@@ -83,6 +84,9 @@ export async function placePledge(deps: { database: AppDatabase; stripe: Stripe;
   } catch (error) {
     if (error instanceof Stripe.errors.StripeCardError || error instanceof Stripe.errors.StripeInvalidRequestError) {
       await failPlacement(database, pledge, error);
+      // Converted into the settlement currency, the charge fell below Stripe's minimum there.
+      const tooSmall = minimumChargeRefusal(error, campaign.currency);
+      if (tooSmall) throw tooSmall;
       if (error instanceof Stripe.errors.StripeCardError) {
         throw new DomainError('payment_declined', error.code ?? 'card_declined', error.message, error.decline_code ? { fields: [{ path: 'paymentMethodId', message: error.decline_code }] } : {});
       }
@@ -113,3 +117,12 @@ function isUnansweredPlacementOf(pledge: Pledge, request: PledgeRequest, amount:
 }
 
 type Placement = 'hold' | 'save' | 'charge';
+
+/** The platform's settlement currency, or none when Stripe cannot say now (Stripe then judges the minimum itself). */
+async function settlementCurrencyOrNone(stripe: Stripe): Promise<string | undefined> {
+  try {
+    return await platformSettlementCurrency(stripe);
+  } catch {
+    return undefined;
+  }
+}

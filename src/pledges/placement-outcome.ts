@@ -7,9 +7,10 @@
 import type Stripe from 'stripe';
 import { type AppDatabase } from '../../db/database';
 import { type Campaign, type Pledge } from '../../db/schema';
-import { fundsAvailableOn, recordLedgerEntries } from '../ledger/ledger';
+import { captureMovements, type ChargeMovement, recordLedgerEntries } from '../ledger/ledger';
 import { fromMinorUnits } from '../money';
 import { enqueueNotifications } from '../notifications/outbox';
+import { stripeKeys } from '../payments/idempotency-keys';
 import { crossedStretchGoals } from '../rules/outcome';
 import { tallyPledges } from '../campaigns/tally';
 import { releaseRewardUnit } from './reward-units';
@@ -19,23 +20,63 @@ export interface PlacedPledge {
   nextAction?: { type: 'use_stripe_sdk'; clientSecret: string };
 }
 
-export type PlacementMovement = { kind: 'capture' | 'processing_fee'; amount: number; stripeObjectId: string; availableOn: Date };
+/** A ledger movement of a placement: the campaign and pledge it belongs to are filled in when it is recorded. */
+export type PlacementMovement = ChargeMovement;
 
-/** A placement charged in full: the pledge's columns and its ledger entries (the capture and Stripe's fee on it). */
+/**
+ * A placement charged in full: the pledge's columns and its ledger entries (the capture in the campaign's and the
+ * settlement currency, and Stripe's fee on it in the settlement currency, from the charge's balance transaction).
+ */
 export function collectedPayment(intent: Stripe.PaymentIntent, amount: number): { changes: Record<string, unknown>; movements: PlacementMovement[] } {
   const charge = intent.latest_charge as Stripe.Charge;
   const balance = charge.balance_transaction as Stripe.BalanceTransaction;
   return {
     changes: { status: 'captured', payment_method_id: intent.payment_method as string, amount_captured: amount, processing_fee: balance.fee, captured_at: new Date() },
-    movements: [
-      { kind: 'capture', amount, stripeObjectId: charge.id, availableOn: fundsAvailableOn(balance) },
-      { kind: 'processing_fee', amount: balance.fee, stripeObjectId: balance.id, availableOn: fundsAvailableOn(balance) },
-    ],
+    movements: captureMovements({ chargeId: charge.id, amount, currency: intent.currency.toUpperCase(), balance }),
   };
 }
 
-/** Stripe cancels an uncaptured PaymentIntent seven days after it was created. */
-export const holdExpiresAt = (intent: Stripe.PaymentIntent) => new Date((intent.created + 7 * 86_400) * 1000);
+/**
+ * When Stripe stops letting a hold be captured: its charge's `capture_before`, which depends on who initiated the
+ * authorization and the card's brand (7 days for a customer-initiated one; 4 days 18 hours for a merchant-initiated
+ * Visa one). Null when Stripe did not say: such a hold is never relied upon. The intent's `latest_charge` must be
+ * expanded.
+ */
+export function holdExpiresAt(intent: Stripe.PaymentIntent): Date | null {
+  const charge = intent.latest_charge;
+  if (typeof charge === 'string') throw new Error(`PaymentIntent ${intent.id} needs its latest_charge expanded`);
+  const captureBefore = charge?.payment_method_details?.card?.capture_before;
+  return captureBefore ? new Date(captureBefore * 1000) : null;
+}
+
+/**
+ * Settlement starts at the deadline and captures a large campaign under Stripe's rate limit, so a hold must outlast
+ * the deadline by this much to be relied upon.
+ */
+const CAPTURE_MARGIN_MS = 3_600_000;
+
+/**
+ * Can settlement capture this hold at the deadline? If not, the pledge is charged off-session on its saved card
+ * instead (placement saved it with `setup_future_usage`), and the hold is only money tied up on the backer's card.
+ */
+export const holdCoversDeadline = (expiresAt: Date | null, deadline: Date): expiresAt is Date =>
+  expiresAt !== null && deadline.getTime() + CAPTURE_MARGIN_MS <= expiresAt.getTime();
+
+/**
+ * The pledge's columns for an authorized hold: the hold with its real expiry when it outlasts the deadline, and
+ * otherwise the saved card alone (no hold to capture; the caller releases it).
+ */
+export function heldOrSaved(intent: Stripe.PaymentIntent, deadline: Date): { payment_intent_id: string | null; payment_method_id: string; hold_expires_at: Date | null } {
+  const expiresAt = holdExpiresAt(intent);
+  const paymentMethodId = intent.payment_method as string;
+  if (holdCoversDeadline(expiresAt, deadline)) return { payment_intent_id: intent.id, payment_method_id: paymentMethodId, hold_expires_at: expiresAt };
+  return { payment_intent_id: null, payment_method_id: paymentMethodId, hold_expires_at: null };
+}
+
+/** Cancels a hold the pledge does not use. Best effort: a hold Stripe does not hear cancelled lapses on its own, charging nobody. */
+export async function releaseUnusedHold(stripe: Stripe, pledgeId: string, paymentIntentId: string): Promise<void> {
+  await stripe.paymentIntents.cancel(paymentIntentId, { cancellation_reason: 'abandoned' }, { idempotencyKey: stripeKeys.pledgeRelease(pledgeId, paymentIntentId) }).catch(() => undefined);
+}
 
 export async function awaitingAction(database: AppDatabase, pledge: Pledge, ids: { payment_intent_id?: string; setup_intent_id?: string }, clientSecret: string): Promise<PlacedPledge> {
   const updated = await database.db
@@ -70,7 +111,7 @@ export async function settlePlacement(database: AppDatabase, campaign: Campaign,
       .executeTakeFirst();
     // Settled meanwhile by the same answer reaching a retry, the sweep or the webhook first: nothing left to record.
     if (!updated) return trx.selectFrom('pledges').selectAll().where('id', '=', pledge.id).executeTakeFirstOrThrow();
-    await recordLedgerEntries(trx, movements.map((movement) => ({ ...movement, campaignId: campaign.id, pledgeId: pledge.id, currency: pledge.currency })));
+    await recordLedgerEntries(trx, movements.map((movement) => ({ ...movement, campaignId: campaign.id, pledgeId: pledge.id })));
     const after = before.totalPledged + updated.amount;
     const crossed = crossedStretchGoals(goals.map((goal) => ({ ...goal, targetAmount: goal.target_amount, unlockedAt: goal.unlocked_at })), before.totalPledged, after);
     for (const goal of crossed) {

@@ -6,7 +6,7 @@ import type Stripe from 'stripe';
 import { type AppDatabase } from '../../db/database';
 import { type Campaign, type Pledge, type User } from '../../db/schema';
 import { stripeKeys } from '../payments/idempotency-keys';
-import { awaitingAction, collectedPayment, currentPledge, failPlacement, holdExpiresAt, type PlacedPledge, settlePlacement } from './placement-outcome';
+import { awaitingAction, collectedPayment, currentPledge, failPlacement, heldOrSaved, type PlacedPledge, releaseUnusedHold, settlePlacement } from './placement-outcome';
 
 /**
  * The one Stripe request a pledge's placement makes, built only from the pledge row, so placement and the sweep
@@ -48,6 +48,10 @@ export async function askStripe(
       },
       key,
     ));
+  if (intent.status === 'canceled' && intent.cancellation_reason === 'automatic' && (intent.latest_charge as Stripe.Charge | null)?.status === 'succeeded') {
+    // Found again after its hold lapsed (or was released unused): the card was authorized and saved then.
+    return { pledge: await settlePlacement(database, campaign, pledge, { status: 'authorized', payment_method_id: intent.payment_method as string }) };
+  }
   if (intent.status === 'requires_payment_method' || intent.status === 'canceled') {
     // Only an intent found again can be here (a new one that is declined throws): it was declined back then.
     const declined = intent.last_payment_error;
@@ -59,14 +63,12 @@ export async function askStripe(
     const { changes, movements } = collectedPayment(intent, pledge.amount);
     return { pledge: await settlePlacement(database, campaign, pledge, { ...changes, payment_intent_id: intent.id }, movements) };
   }
-  return {
-    pledge: await settlePlacement(database, campaign, pledge, {
-      status: 'authorized',
-      payment_intent_id: intent.id,
-      payment_method_id: intent.payment_method as string,
-      hold_expires_at: holdExpiresAt(intent),
-    }),
-  };
+  // The deadline was within the hold window, but only the authorization's own `capture_before` tells whether
+  // settlement can capture it then; if not, the pledge keeps the card saved, and the hold is released.
+  const held = heldOrSaved(intent, campaign.ends_at);
+  const settled = await settlePlacement(database, campaign, pledge, { status: 'authorized', ...held });
+  if (!held.payment_intent_id) await releaseUnusedHold(stripe, pledge.id, intent.id);
+  return { pledge: settled };
 }
 
 export async function ensureCustomer(database: AppDatabase, stripe: Stripe, backer: User): Promise<string> {

@@ -1,20 +1,30 @@
 /**
- * Proves where every cent of a campaign went. Three sources must agree to the minor unit: the append-only ledger,
- * the pledge/payout/refund rows, and Stripe's own objects. The invariant:
+ * Proves where every cent of a campaign went, in both of its currencies. Three sources must agree to the minor unit:
+ * the append-only ledger, the pledge/payout/refund rows, and Stripe's own objects.
  *
- *   captured - refunded = (transfers - reversals) + (commission - commission reversals) + processing fees + held
+ * - Presentment (the campaign's currency, what backers paid and got back): the ledger's captures and refunds equal
+ *   the pledge and refund rows, and what Stripe's PaymentIntents and charges say they collected and refunded.
+ * - Settlement (the platform's currency, what Stripe's balance holds): the invariant
  *
- * where `held` is what the platform still holds for the creator: everything net of fees before the payout, and
- * nothing after it (unless fees exceeded what was left).
+ *     captured - refunded = (transfers - reversals) + (commission - commission reversals) + processing fees + held
+ *
+ *   where `held` is what the platform still holds for the creator (everything net of fees before the payout, nothing
+ *   after it unless fees exceeded what was left), and each term equals Stripe's balance transactions: the charges'
+ *   converted amounts and fees, the refunds' converted amounts, and the transfer net of its reversals. Chargebacks
+ *   take what Stripe withdrew (less what it reinstated) and their fees from `captured - refunded`
+ *   (src/disputes/dispute-reconciliation.ts).
  */
 import type Stripe from 'stripe';
 import { sql } from 'kysely';
 import { type Db } from '../../db/database';
 import { pledgeTotals } from '../pledges/pledge-totals';
 import { ledgerTotals, type LedgerTotals } from '../ledger/ledger';
+import { reconcileDisputes } from '../disputes/dispute-reconciliation';
 
 export interface ReconciliationCheck {
   name: string;
+  /** The currency both figures are in (the campaign's, or the platform's settlement currency); null: a count. */
+  currency: string | null;
   expected: number;
   actual: number;
   ok: boolean;
@@ -22,98 +32,168 @@ export interface ReconciliationCheck {
 
 export interface ReconciliationReport {
   campaignId: string;
+  /** The campaign's (presentment) currency. */
   currency: string;
+  /** The platform's settlement currency, in which the ledger totals, the breakdown and the invariant are. */
+  settlementCurrency: string;
+  /** The ledger's settlement view. */
   ledger: LedgerTotals;
-  /** captured - refunded, split as the invariant says. */
+  /** What backers paid and got back, in the campaign's currency. */
+  presentment: { captured: number; refunded: number; netCollected: number };
+  /** captured - refunded in the settlement currency, split as the invariant says. */
   breakdown: { netCollected: number; transferred: number; commission: number; processingFees: number; held: number };
   checks: ReconciliationCheck[];
   balanced: boolean;
 }
 
-const check = (name: string, expected: number, actual: number): ReconciliationCheck => ({ name, expected, actual, ok: expected === actual });
+const checkIn =
+  (currency: string | null) =>
+  (name: string, expected: number, actual: number): ReconciliationCheck => ({ name, currency, expected, actual, ok: expected === actual });
 
 export async function reconcileCampaign(db: Db, campaignId: string, stripe?: Stripe): Promise<ReconciliationReport> {
   const campaign = await db.selectFrom('campaigns').select(['id', 'currency']).where('id', '=', campaignId).executeTakeFirstOrThrow();
-  const ledger = await ledgerTotals(db, campaignId);
+  const payout = await db.selectFrom('payouts').selectAll().where('campaign_id', '=', campaignId).executeTakeFirst();
+  const settlementCurrencies = await db.selectFrom('ledger_entries').select('settlement_currency').distinct().where('campaign_id', '=', campaignId).execute();
+  // The ledger says what the campaign's money settled in; a campaign with no money yet settles in its own currency.
+  const settlementCurrency = settlementCurrencies[0]?.settlement_currency ?? payout?.currency ?? campaign.currency;
+  const presented = checkIn(campaign.currency);
+  const settled = checkIn(settlementCurrency);
+  const counted = checkIn(null);
+
+  const shown = await ledgerTotals(db, campaignId, 'presentment');
+  const ledger = await ledgerTotals(db, campaignId, 'settlement');
   const pledges = await pledgeTotals(db, campaignId);
   const refunds = await db
     .selectFrom('refunds')
     .innerJoin('pledges', 'pledges.id', 'refunds.pledge_id')
     .select([
-      sql<number>`coalesce(sum(refunds.amount), 0)`.as('refunded'),
+      sql<number>`coalesce(sum(refunds.amount) filter (where refunds.status = 'succeeded'), 0)`.as('refunded'),
+      // Refunds that failed after they were made (src/refunds/refund-failures.ts): booked back as `refund_failed`.
+      sql<number>`coalesce(sum(refunds.amount) filter (where refunds.status = 'failed' and refunds.failed_at is not null), 0)`.as('failed'),
       // A reversal still pending (Stripe down) is owed by the creator but not yet moved: the ledger has no entry for it.
+      // A reversal made for a refund that later failed was still made: it counts, whatever became of the refund.
       sql<number>`coalesce(sum(refunds.transfer_reversal_amount) filter (where refunds.reversal_status = 'succeeded'), 0)`.as('reversed'),
+      // The creator's share paid again after a failed refund: a transfer of its own once made, owed until then.
+      sql<number>`coalesce(sum(refunds.restore_amount) filter (where refunds.restore_status = 'succeeded'), 0)`.as('restored'),
+      sql<number>`coalesce(sum(refunds.restore_amount) filter (where refunds.restore_status = 'pending'), 0)`.as('owed_back'),
     ])
     .where('pledges.campaign_id', '=', campaignId)
-    .where('refunds.status', '=', 'succeeded')
     .executeTakeFirstOrThrow();
-  const payout = await db.selectFrom('payouts').selectAll().where('campaign_id', '=', campaignId).executeTakeFirst();
+  // Chargebacks (src/disputes/dispute-reconciliation.ts): their own checks, and their terms in the invariant.
+  const disputes = await reconcileDisputes(db, campaignId, { shown, ledger, presented, settled }, stripe);
+  const owedBack = Number(refunds.owed_back) + disputes.owedBack;
 
-  const netCollected = ledger.capture - ledger.refund;
+  // A refund that failed after it was made is booked back (`refund_failed`): what stays refunded is the difference.
+  const presentment = { captured: shown.capture, refunded: shown.refund - shown.refund_failed, netCollected: 0 };
+  presentment.netCollected = presentment.captured - presentment.refunded;
+  const netCollected = ledger.capture - (ledger.refund - ledger.refund_failed) - disputes.disputed;
   const transferred = ledger.transfer - ledger.transfer_reversal;
   const commission = ledger.platform_fee - ledger.platform_fee_reversal;
   const held = netCollected - transferred - commission - ledger.processing_fee;
   const paid = payout?.status === 'paid';
 
   const checks: ReconciliationCheck[] = [
-    check('ledger captures = pledges captured', pledges.captured, ledger.capture),
-    check('ledger refunds = pledges refunded', pledges.refunded, ledger.refund),
-    check('ledger refunds = succeeded refund rows', Number(refunds.refunded), ledger.refund),
-    check('ledger processing fees = pledges processing fees', pledges.processingFees, ledger.processing_fee),
-    check('ledger transfer reversals = refund rows reversals', Number(refunds.reversed), ledger.transfer_reversal),
+    presented('ledger captures = pledges captured', pledges.captured, presentment.captured),
+    presented('ledger refunds = pledges refunded', pledges.refunded, presentment.refunded),
+    presented('ledger refunds = succeeded refund rows', Number(refunds.refunded), presentment.refunded),
+    presented('ledger refund failures = refund rows failed after they were made', Number(refunds.failed), shown.refund_failed),
+    counted('settlement currencies in the ledger (at most one)', Math.min(settlementCurrencies.length, 1), settlementCurrencies.length),
+    settled('ledger processing fees = pledges processing fees', pledges.processingFees, ledger.processing_fee),
+    settled('ledger transfer reversals = refund and dispute rows reversals', Number(refunds.reversed) + disputes.reversed, ledger.transfer_reversal),
+    ...disputes.checks,
   ];
   if (paid) {
-    checks.push(check('ledger transfer = payout amount', payout.amount, ledger.transfer));
-    checks.push(check('captured - refunded = transferred + commission + fees (nothing held after payout)', netCollected, transferred + commission + ledger.processing_fee + Math.min(held, 0)));
+    checks.push(counted(`payouts in another currency than ${settlementCurrency}`, 0, payout.currency === settlementCurrency ? 0 : 1));
+    checks.push(settled('ledger transfer = payout amount + shares paid again after failed refunds', payout.amount + Number(refunds.restored), ledger.transfer));
+    // Held after the payout: only a share owed back to the creator whose transfer is not made yet.
+    checks.push(
+      settled('captured - refunded = transferred + commission + fees (nothing held after payout)', netCollected, transferred + commission + ledger.processing_fee + owedBack + Math.min(held - owedBack, 0)),
+    );
   } else {
-    checks.push(check('no transfer before the payout', 0, ledger.transfer));
-    checks.push(check('no commission before the payout', 0, ledger.platform_fee));
+    checks.push(settled('no transfer before the payout', 0, ledger.transfer));
+    checks.push(settled('no commission before the payout', 0, ledger.platform_fee));
   }
-  if (stripe) checks.push(...(await stripeChecks(db, stripe, campaignId, payout?.stripe_transfer_id ?? null)));
+  if (stripe) {
+    const restoreIds = await db
+      .selectFrom('refunds')
+      .innerJoin('pledges', 'pledges.id', 'refunds.pledge_id')
+      .select('refunds.restore_transfer_id')
+      .where('pledges.campaign_id', '=', campaignId)
+      .where('refunds.restore_status', '=', 'succeeded')
+      .execute();
+    const transferIds = payout?.stripe_transfer_id ? [payout.stripe_transfer_id, ...restoreIds.map((row) => row.restore_transfer_id!)] : [];
+    checks.push(...(await stripeChecks(db, stripe, { campaignId, presented, settled, ledger, transferIds })));
+  }
 
   return {
     campaignId,
     currency: campaign.currency,
+    settlementCurrency,
     ledger,
+    presentment,
     breakdown: { netCollected, transferred, commission, processingFees: ledger.processing_fee, held },
     checks,
     balanced: checks.every((c) => c.ok),
   };
 }
 
-/** Stripe's side: what each PaymentIntent collected and refunded, its fee, and the transfer net of reversals. */
-async function stripeChecks(db: Db, stripe: Stripe, campaignId: string, transferId: string | null): Promise<ReconciliationCheck[]> {
+type Check = ReturnType<typeof checkIn>;
+
+/**
+ * Stripe's side. Presentment: what each PaymentIntent collected and its charge refunded. Settlement: the balance
+ * transactions of the charges (converted amount and fee) and of the refunds that still stand (converted amount),
+ * and the transfer net of its reversals.
+ */
+async function stripeChecks(
+  db: Db,
+  stripe: Stripe,
+  { campaignId, presented, settled, ledger, transferIds }: { campaignId: string; presented: Check; settled: Check; ledger: LedgerTotals; transferIds: string[] },
+): Promise<ReconciliationCheck[]> {
   const pledges = await db
     .selectFrom('pledges')
     .select(['id', 'payment_intent_id', 'amount_captured', 'amount_refunded', 'processing_fee'])
     .where('campaign_id', '=', campaignId)
     .where('amount_captured', '>', 0)
     .execute();
-  let captured = 0;
-  let refunded = 0;
-  let fees = 0;
+  const onStripe = { captured: 0, refunded: 0, settledCaptured: 0, fees: 0, settledRefunded: 0 };
   for (const pledge of pledges) {
     if (!pledge.payment_intent_id) continue;
     const intent = await stripe.paymentIntents.retrieve(pledge.payment_intent_id, { expand: ['latest_charge.balance_transaction'] });
     const charge = intent.latest_charge as Stripe.Charge | null;
-    captured += intent.amount_received;
-    refunded += charge?.amount_refunded ?? 0;
+    onStripe.captured += intent.amount_received;
+    onStripe.refunded += charge?.amount_refunded ?? 0;
     const balance = charge?.balance_transaction;
-    fees += balance && typeof balance !== 'string' ? balance.fee : 0;
+    if (balance && typeof balance !== 'string') {
+      onStripe.settledCaptured += balance.amount;
+      onStripe.fees += balance.fee;
+    }
+    if ((charge?.amount_refunded ?? 0) === 0) continue;
+    for await (const refund of stripe.refunds.list({ payment_intent: intent.id, limit: 100, expand: ['data.balance_transaction'] })) {
+      // A refund that failed or was canceled gave its money back to the balance (a second balance transaction).
+      if (refund.status === 'failed' || refund.status === 'canceled') continue;
+      const refunded = refund.balance_transaction;
+      if (refunded && typeof refunded !== 'string') onStripe.settledRefunded += -refunded.amount;
+    }
   }
   const ours = pledges.reduce(
     (sum, pledge) => ({ captured: sum.captured + pledge.amount_captured, refunded: sum.refunded + pledge.amount_refunded, fees: sum.fees + pledge.processing_fee }),
     { captured: 0, refunded: 0, fees: 0 },
   );
   const checks = [
-    check('Stripe captured = pledges captured', captured, ours.captured),
-    check('Stripe refunded = pledges refunded', refunded, ours.refunded),
-    check('Stripe fees = pledges processing fees', fees, ours.fees),
+    presented('Stripe captured = pledges captured', onStripe.captured, ours.captured),
+    presented('Stripe refunded = pledges refunded', onStripe.refunded, ours.refunded),
+    settled('Stripe fees = pledges processing fees', onStripe.fees, ours.fees),
+    settled('Stripe charges settled = ledger captures settled', onStripe.settledCaptured, ledger.capture),
+    settled('Stripe refunds settled = ledger refunds settled', onStripe.settledRefunded, ledger.refund - ledger.refund_failed),
   ];
-  if (transferId) {
-    const transfer = await stripe.transfers.retrieve(transferId);
-    const ledger = await ledgerTotals(db, campaignId);
-    checks.push(check('Stripe transfer net of reversals = ledger', transfer.amount - transfer.amount_reversed, ledger.transfer - ledger.transfer_reversal));
+  if (transferIds.length > 0) {
+    // The payout's transfer, and any paying a creator's share again after a refund failed.
+    let transferredNet = 0;
+    for (const transferId of transferIds) {
+      const transfer = await stripe.transfers.retrieve(transferId);
+      transferredNet += transfer.amount - transfer.amount_reversed;
+    }
+    checks.push(settled('Stripe transfers net of reversals = ledger', transferredNet, ledger.transfer - ledger.transfer_reversal));
   }
   return checks;
 }

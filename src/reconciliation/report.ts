@@ -1,6 +1,7 @@
 /**
- * A reconciliation report as people read it: amounts as decimal strings in the campaign's currency (the API's
- * convention), and the lines `npm run reconcile`, `npm run demo` and ops staff print.
+ * A reconciliation report as people read it: amounts as decimal strings, each in its own currency (the campaign's
+ * for what backers paid, the platform's settlement currency for the invariant; the API's convention), and the lines
+ * `npm run reconcile`, `npm run demo` and ops staff print.
  */
 import { fromMinorUnits } from '../money';
 import { type ReconciliationReport } from './reconcile';
@@ -8,34 +9,50 @@ import { type ReconciliationReport } from './reconcile';
 export interface ReconciliationView {
   campaignId: string;
   currency: string;
+  settlementCurrency: string;
+  /** In the campaign's currency. */
+  presentment: Record<keyof ReconciliationReport['presentment'], string>;
+  /** In the settlement currency. */
   breakdown: Record<keyof ReconciliationReport['breakdown'], string>;
-  checks: Array<{ name: string; ok: boolean; expected: string; actual: string }>;
+  checks: Array<{ name: string; ok: boolean; currency: string | null; expected: string; actual: string }>;
   balanced: boolean;
 }
 
 export function reconciliationView(report: ReconciliationReport): ReconciliationView {
-  const money = (minor: number) => fromMinorUnits(minor, report.currency);
+  const inCurrency = (currency: string | null) => (minor: number) => (currency ? fromMinorUnits(minor, currency) : String(minor));
+  const shown = inCurrency(report.currency);
+  const settled = inCurrency(report.settlementCurrency);
   const { netCollected, transferred, commission, processingFees, held } = report.breakdown;
+  const { captured, refunded } = report.presentment;
   return {
     campaignId: report.campaignId,
     currency: report.currency,
-    breakdown: { netCollected: money(netCollected), transferred: money(transferred), commission: money(commission), processingFees: money(processingFees), held: money(held) },
-    checks: report.checks.map((c) => ({ name: c.name, ok: c.ok, expected: money(c.expected), actual: money(c.actual) })),
+    settlementCurrency: report.settlementCurrency,
+    presentment: { captured: shown(captured), refunded: shown(refunded), netCollected: shown(report.presentment.netCollected) },
+    breakdown: { netCollected: settled(netCollected), transferred: settled(transferred), commission: settled(commission), processingFees: settled(processingFees), held: settled(held) },
+    checks: report.checks.map((c) => ({ name: c.name, ok: c.ok, currency: c.currency, expected: inCurrency(c.currency)(c.expected), actual: inCurrency(c.currency)(c.actual) })),
     balanced: report.balanced,
   };
 }
 
 export function reconciliationLines(view: ReconciliationView): string[] {
-  const money = (amount: string) => `${amount} ${view.currency}`;
-  const { breakdown } = view;
+  const shown = (amount: string) => `${amount} ${view.currency}`;
+  const settled = (amount: string) => `${amount} ${view.settlementCurrency}`;
+  const { breakdown, presentment } = view;
   return [
     `campaign ${view.campaignId}`,
-    `  captured - refunded  ${money(breakdown.netCollected)}`,
-    `  = transferred        ${money(breakdown.transferred)}`,
-    `  + commission         ${money(breakdown.commission)}`,
-    `  + processing fees    ${money(breakdown.processingFees)}`,
-    `  + held               ${money(breakdown.held)}`,
-    ...view.checks.map((c) => `  ${c.ok ? 'ok  ' : 'DIFF'} ${c.name}${c.ok ? '' : `: expected ${money(c.expected)}, found ${money(c.actual)}`}`),
+    `  backers paid         ${shown(presentment.captured)}`,
+    `  refunded to backers  ${shown(presentment.refunded)}`,
+    ...(view.settlementCurrency === view.currency ? [] : [`  settled in ${view.settlementCurrency}:`]),
+    `  captured - refunded  ${settled(breakdown.netCollected)}`,
+    `  = transferred        ${settled(breakdown.transferred)}`,
+    `  + commission         ${settled(breakdown.commission)}`,
+    `  + processing fees    ${settled(breakdown.processingFees)}`,
+    `  + held               ${settled(breakdown.held)}`,
+    ...view.checks.map((c) => {
+      const amount = (value: string) => (c.currency ? `${value} ${c.currency}` : value);
+      return `  ${c.ok ? 'ok  ' : 'DIFF'} ${c.name}${c.ok ? '' : `: expected ${amount(c.expected)}, found ${amount(c.actual)}`}`;
+    }),
     view.balanced ? 'balanced' : 'NOT BALANCED',
   ];
 }

@@ -6,19 +6,22 @@
  */
 import { sql } from 'kysely';
 import { type Tx } from '../../db/database';
-import { recordLedgerEntries } from '../ledger/ledger';
+import { type LedgerMovement, recordLedgerEntries } from '../ledger/ledger';
 
 export interface MadeRefund {
   campaignId: string;
   pledgeId: string;
+  /** The pledge's (presentment) currency and amount: what the backer gets back. */
   currency: string;
   amount: number;
   stripeRefundId: string;
+  /** What left the platform's balance, from the refund's balance transaction (`settlementOf`); absent: not converted. */
+  settlement?: Pick<LedgerMovement, 'settlementAmount' | 'settlementCurrency' | 'exchangeRate'>;
 }
 
 export async function recordRefundOnPledge(trx: Tx, refund: MadeRefund): Promise<void> {
   await recordLedgerEntries(trx, [
-    { campaignId: refund.campaignId, pledgeId: refund.pledgeId, kind: 'refund', amount: refund.amount, currency: refund.currency, stripeObjectId: refund.stripeRefundId },
+    { campaignId: refund.campaignId, pledgeId: refund.pledgeId, kind: 'refund', amount: refund.amount, currency: refund.currency, ...refund.settlement, stripeObjectId: refund.stripeRefundId },
   ]);
   await trx
     .updateTable('pledges')

@@ -1,16 +1,36 @@
 /**
- * The payout arithmetic. The invariant it keeps, per campaign, to the minor unit:
+ * The payout arithmetic, all in the platform's settlement currency (what Stripe's balance holds, what the commission
+ * is taken from and what the transfer pays): a campaign in another currency is reckoned from the settlement amounts
+ * Stripe converted its charges and refunds to. The invariant it keeps, per campaign, to the minor unit:
  *   captured - refunded = (transfer - transfer reversals) + (commission - commission reversals) + processing fees
  *                         - what the platform absorbs
  */
+import { type LedgerTotals } from '../ledger/ledger';
 import { platformCommission } from '../money';
 
+/** What the payout is computed from, read from the ledger's settlement view (`ledgerTotals(..., 'settlement')`). */
+export function collectedFromLedger(settlement: LedgerTotals): Pick<PayoutInput, 'captured' | 'refunded' | 'processingFees'> {
+  return {
+    captured: settlement.capture,
+    // A refund that failed after it was made put its money back with the platform.
+    refunded: settlement.refund - settlement.refund_failed,
+    processingFees: settlement.processing_fee,
+  };
+}
+
+/** Settlement-currency minor units throughout. */
 export interface PayoutInput {
   captured: number;
   refunded: number;
   /** Stripe's fees on the captures, from their balance transactions (Stripe keeps them when a charge is refunded). */
   processingFees: number;
   platformFeeBps: number;
+  /**
+   * Disputes lost that the creator bears (src/disputes/creator-dispute-debits.ts): what Stripe withdrew counts as
+   * money not collected (no commission on it), and Stripe's dispute fees as fees. Open disputes are not here.
+   */
+  disputesLost?: number;
+  disputeFees?: number;
 }
 
 export interface PayoutAmounts {
@@ -26,11 +46,11 @@ export interface PayoutAmounts {
   platformAbsorbs: number;
 }
 
-export function computePayout({ captured, refunded, processingFees, platformFeeBps }: PayoutInput): PayoutAmounts {
-  const netCollected = captured - refunded;
+export function computePayout({ captured, refunded, processingFees, platformFeeBps, disputesLost = 0, disputeFees = 0 }: PayoutInput): PayoutAmounts {
+  const netCollected = captured - refunded - disputesLost;
   if (netCollected < 0) throw new RangeError('refunded exceeds captured');
   const platformFee = platformCommission(netCollected, platformFeeBps);
-  const owed = netCollected - platformFee - processingFees;
+  const owed = netCollected - platformFee - processingFees - disputeFees;
   return { netCollected, platformFee, processingFees, transfer: Math.max(owed, 0), platformAbsorbs: Math.max(-owed, 0) };
 }
 

@@ -61,7 +61,7 @@ describe('migrations', () => {
       select table_name from information_schema.tables
       where table_schema = ${testDb.schema} and table_type = 'BASE TABLE' order by table_name`.execute(db);
     expect(tables.rows.map((row) => row.table_name)).toEqual([
-      'auth_tokens', 'campaigns', 'idempotency_keys', 'kysely_migration', 'kysely_migration_lock', 'ledger_entries',
+      'auth_tokens', 'campaigns', 'disputes', 'idempotency_keys', 'kysely_migration', 'kysely_migration_lock', 'ledger_entries',
       'login_attempts', 'notifications', 'payout_attempts', 'payouts', 'pledges', 'refunds', 'rewards', 'stretch_goals', 'stripe_events',
       'users',
     ]);

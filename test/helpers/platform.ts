@@ -63,11 +63,13 @@ export interface TestPlatformOptions {
   stripeTimeoutMs?: number;
   /** A database made by the caller (a worker in another process needs one it reaches by URL alone); dropped on close. */
   database?: TestDatabase;
+  /** The Stripe stand-in platform account's settlement currency (lowercase ISO code; the stand-in's default is usd). */
+  settlementCurrency?: string;
 }
 
 export async function createTestPlatform(env: Record<string, string> = {}, options: TestPlatformOptions = {}): Promise<TestPlatform> {
   const temporal = await createTestWorkflowEnvironment({ searchAttributes: true });
-  const testStripe = await startTestStripe({ maxNetworkRetries: 3 });
+  const testStripe = await startTestStripe({ maxNetworkRetries: 3, ...(options.settlementCurrency ? { settlementCurrency: options.settlementCurrency } : {}) });
   const testDb = options.database ?? (await createTestDatabase());
   const config = loadConfig({
     NODE_ENV: 'test',

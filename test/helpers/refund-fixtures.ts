@@ -21,8 +21,11 @@ export interface RefundWorld {
   testStripe: TestStripe;
   deps: ActivityDeps;
   user(role?: Role): Promise<{ id: string }>;
-  /** A funded all-or-nothing campaign with one pledge of `amount` USD minor units collected (funds available at once). */
-  collectedPledge(amount: number): Promise<{ campaignId: string; pledgeId: string; paymentIntentId: string }>;
+  /**
+   * A funded all-or-nothing campaign with one pledge of `amount` USD minor units collected (funds available at once
+   * with the default card; `paymentMethod` picks another test card, such as `pm_card_refundFail`).
+   */
+  collectedPledge(amount: number, options?: { paymentMethod?: string }): Promise<{ campaignId: string; pledgeId: string; paymentIntentId: string }>;
   /** Sends the campaign's payout with the production activity; the Stripe transfer's id. */
   payOut(campaignId: string): Promise<string>;
   close(): Promise<void>;
@@ -52,7 +55,7 @@ export async function createRefundWorld(): Promise<RefundWorld> {
     testStripe,
     deps,
     user,
-    async collectedPledge(amount) {
+    async collectedPledge(amount, options = {}) {
       const creatorId = await onboardedCreator();
       const now = Date.now();
       const campaign = await db
@@ -83,7 +86,7 @@ export async function createRefundWorld(): Promise<RefundWorld> {
           amount,
           currency: 'usd',
           customer: customer.id,
-          payment_method: 'pm_card_bypassPending',
+          payment_method: options.paymentMethod ?? 'pm_card_bypassPending',
           confirm: true,
           metadata: { pledge_id: pledge.id, campaign_id: campaign.id },
           expand: ['latest_charge.balance_transaction'],

@@ -1,5 +1,8 @@
 import {
+  currencyExponent,
   fromMinorUnits,
+  isSupportedCurrency,
+  localMinimumCharge,
   minimumChargeAmount,
   MoneyError,
   platformCommission,
@@ -22,6 +25,11 @@ describe('toMinorUnits', () => {
     ['500', 'JPY', 500],
     ['1.10', 'GBP', 110],
     ['90071992547409.91', 'USD', 9007199254740991],
+    ['1.010', 'KWD', 1010],
+    ['1.01', 'KWD', 1010],
+    ['12.5', 'BHD', 12500],
+    ['150000', 'KRW', 150000],
+    ['1500.50', 'RUB', 150050],
   ])('%s %s -> %d', (input, currency, expected) => {
     expect(toMinorUnits(input, currency)).toBe(expected);
   });
@@ -43,6 +51,10 @@ describe('toMinorUnits', () => {
     ['90071992547409.92', 'USD', 'too large'],
     ['1.00', 'XXX', 'unsupported currency'],
     ['1.00', 'usd', 'unsupported currency'],
+    ['1.005', 'KWD', 'must end in 0'],
+    ['0.001', 'TND', 'must end in 0'],
+    ['1.0001', 'OMR', 'at most 3 decimal places'],
+    ['100.5', 'VND', 'at most 0 decimal places'],
   ])('rejects %j %s', (input, currency, message) => {
     expect(() => toMinorUnits(input, currency)).toThrow(MoneyError);
     expect(() => toMinorUnits(input, currency)).toThrow(message);
@@ -57,6 +69,9 @@ describe('fromMinorUnits', () => {
     [150000, 'USD', '1500.00'],
     [500, 'JPY', '500'],
     [-250, 'USD', '-2.50'],
+    [1010, 'KWD', '1.010'],
+    [5, 'JOD', '0.005'],
+    [1500, 'XOF', '1500'],
   ])('%d %s -> %s', (minor, currency, expected) => {
     expect(fromMinorUnits(minor, currency)).toBe(expected);
   });
@@ -104,10 +119,28 @@ describe('platformCommission', () => {
 });
 
 describe('minimumChargeAmount', () => {
-  it('follows Stripe’s table per currency', () => {
+  it('follows Stripe’s table per currency, and has none where Stripe lists none', () => {
     expect(minimumChargeAmount('USD')).toBe(50);
     expect(minimumChargeAmount('GBP')).toBe(30);
     expect(minimumChargeAmount('JPY')).toBe(50);
+    expect(minimumChargeAmount('HUF')).toBe(17_500);
+    expect(minimumChargeAmount('RUB')).toBeUndefined();
     expect(() => minimumChargeAmount('ZZZ')).toThrow(MoneyError);
+  });
+
+  it('is checked locally only in the settlement currency: elsewhere Stripe converts first', () => {
+    expect(localMinimumCharge('USD', 'USD')).toBe(50);
+    expect(localMinimumCharge('GBP', 'GBP')).toBe(30);
+    expect(localMinimumCharge('EUR', 'USD')).toBe(1);
+    expect(localMinimumCharge('USD', undefined)).toBe(1);
+  });
+});
+
+describe('the currency table', () => {
+  it('holds every Stripe presentment currency with its exponent', () => {
+    for (const code of ['USD', 'EUR', 'RUB', 'INR', 'BRL', 'AED', 'ZMW']) expect(currencyExponent(code)).toBe(2);
+    for (const code of ['BIF', 'CLP', 'DJF', 'GNF', 'JPY', 'KMF', 'KRW', 'MGA', 'PYG', 'RWF', 'UGX', 'VND', 'VUV', 'XAF', 'XOF', 'XPF']) expect(currencyExponent(code)).toBe(0);
+    for (const code of ['BHD', 'JOD', 'KWD', 'OMR', 'TND']) expect(currencyExponent(code)).toBe(3);
+    expect(isSupportedCurrency('XXX')).toBe(false);
   });
 });

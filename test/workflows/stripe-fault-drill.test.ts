@@ -50,7 +50,8 @@ test('Stripe failing at random in every way while pledges settle and the creator
   const { fundedState, failedState, lapsing, saved, holds, released, aimed } = await p.runWorkers(async () => {
     const fundedHandle = await publishCampaign(p, funded.id, creator);
     const failedHandle = await publishCampaign(p, failed.id, creator);
-    // Placed 10 days before the deadline, these holds lapse (Stripe keeps a hold 7 days): the saved card is charged.
+    // Placed 10 days before the deadline, these holds would lapse first (a customer-initiated hold's capture_before is
+    // 7 days): placement releases them and keeps the card saved, and settlement charges it.
     const lapsing = await placeMany(p, funded, 'hold', 8, nextPledgeAmount);
     const saved = await placeMany(p, funded, 'saved_card', 8, nextPledgeAmount);
     await p.env.sleep(days(4));
@@ -121,8 +122,12 @@ test('Stripe failing at random in every way while pledges settle and the creator
   expect(log.filter((r) => r.method === 'GET' && r.path === '/v1/payment_intents' && r.status === 200).length).toBeGreaterThanOrEqual(2);
 
   await expectSettledOnce(p, funded.id, fundedState, { held: holds, charged: [...lapsing, ...saved] });
-  // The lapsed holds were cancelled by Stripe, not captured.
-  for (const pledge of lapsing) expect(p.testStripe.standin.state.paymentIntents.get(pledge.payment_intent_id!)).toMatchObject({ status: 'canceled', cancellation_reason: 'automatic' });
+  // The holds that would have lapsed were released at placement, not captured.
+  for (const pledge of lapsing) {
+    expect(pledge.payment_intent_id).toBeNull();
+    const authorizations = [...p.testStripe.standin.state.paymentIntents.values()].filter((intent) => intent.metadata.pledge_id === pledge.id && intent.capture_method === 'manual');
+    expect(authorizations.map((intent) => [intent.status, intent.cancellation_reason])).toEqual([['canceled', 'abandoned']]);
+  }
 
   const db = p.testDb.database.db;
   expect(failedState).toMatchObject({ outcome: 'failed', phase: 'done', payout: null, pledges: { released: released.length, captured: 0, stuck: 0 } });

@@ -11,6 +11,8 @@ import { sql } from 'kysely';
 import { z } from 'zod';
 import { applyAccountUpdate } from '../../connect/account-updates';
 import { recordExternalRefunds } from '../../pledges/external-refunds';
+import { applyRefundUpdate } from '../../refunds/refund-failures';
+import { syncDispute } from '../../disputes/dispute-sync';
 import { completeAuthentication } from '../../pledges/complete-authentication';
 import { type ApiContext, requireStripe } from '../context';
 import { DomainError } from '../../errors';
@@ -74,6 +76,16 @@ async function handle(context: ApiContext, event: Stripe.Event): Promise<void> {
   }
   if (event.type === 'charge.refunded') {
     await recordExternalRefunds({ database: context.database, stripe: requireStripe(context) }, event.data.object);
+  }
+  // A refund that failed after it was made (or moved from pending): the books follow the refund as Stripe has it now.
+  if (event.type === 'refund.updated' || event.type === 'refund.failed' || event.type === 'charge.refund.updated') {
+    await applyRefundUpdate({ database: context.database, stripe: requireStripe(context) }, event.data.object.id);
+    return;
+  }
+  // created, funds_withdrawn, updated, closed, funds_reinstated: each books the dispute as Stripe has it now.
+  if (event.type.startsWith('charge.dispute.')) {
+    await syncDispute({ database: context.database, stripe: requireStripe(context), recovery: context.config.disputes.recovery }, (event.data.object as { id: string }).id);
+    return;
   }
   // Other events (transfer.*, customer.*) are recorded for the audit trail; the workflow's own calls already wrote
   // what they mean.
