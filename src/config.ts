@@ -41,6 +41,25 @@ const schema = z
     HOST: z.string().default('127.0.0.1'),
     PORT: integer(3000, 0, 65535),
     PUBLIC_URL: url.default('http://localhost:3000'),
+    /** Origins of the web frontend allowed to call the API from a browser, comma-separated; none: same-origin only. */
+    CORS_ORIGINS: z
+      .string()
+      .default('')
+      .transform((text) => text.split(',').map((origin) => origin.trim()).filter(Boolean))
+      .pipe(z.array(z.url({ protocol: /^https?$/ }).refine((origin) => new URL(origin).origin === origin, 'must be an origin, like https://app.example.com'))),
+    /** Proxies believed about the client's address: loopback (default), false, a hop count, or addresses/subnets. */
+    TRUST_PROXY: z
+      .string()
+      .default('loopback')
+      .transform((text, ctx) => {
+        const value = text.trim();
+        if (value === 'false' || value === 'none') return false;
+        if (/^\d+$/.test(value)) return Number(value);
+        const allowed = /^(loopback|linklocal|uniquelocal|[0-9a-fA-F.:]+(\/\d{1,3})?)$/;
+        if (value.split(',').every((part) => allowed.test(part.trim()))) return value;
+        ctx.addIssue({ code: 'custom', message: 'must be false, a hop count, or addresses/subnets (e.g. loopback, 10.0.0.0/8)' });
+        return z.NEVER;
+      }),
 
     TEMPORAL_ADDRESS: optionalText,
     TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
@@ -107,7 +126,7 @@ function toConfig(env: z.output<typeof schema>) {
     env: env.NODE_ENV,
     logLevel: env.LOG_LEVEL,
     database: { url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE },
-    http: { host: env.HOST, port: env.PORT, publicUrl: env.PUBLIC_URL.replace(/\/$/, '') },
+    http: { host: env.HOST, port: env.PORT, publicUrl: env.PUBLIC_URL.replace(/\/$/, ''), corsOrigins: env.CORS_ORIGINS, trustProxy: env.TRUST_PROXY },
     temporal: {
       address: env.TEMPORAL_ADDRESS,
       namespace: env.TEMPORAL_NAMESPACE,

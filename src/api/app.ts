@@ -6,6 +6,7 @@ import express from 'express';
 import { type ApiContext, authenticate } from './context';
 import { notFound } from '../errors';
 import { errorHandler } from './errors';
+import { applyHttpEdge } from './http-edge';
 import { openApiDocument } from './openapi';
 import { authRoutes } from './routes/auth';
 import { campaignLifecycleRoutes } from './routes/campaign-lifecycle';
@@ -20,8 +21,7 @@ import { supportRoutes } from './routes/support';
 
 export function createApp(context: ApiContext): express.Express {
   const app = express();
-  app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  applyHttpEdge(app, context.config);
 
   const openApi = openApiDocument();
   app.get('/api/openapi.json', (_req, res) => {
