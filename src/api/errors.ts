@@ -38,10 +38,13 @@ function isPaymentProviderUnavailable(error: unknown): boolean {
 }
 
 export function zodFields(error: ZodError, prefix?: string): FieldError[] {
-  return error.issues.map((issue) => ({
-    path: [prefix, ...issue.path.map(String)].filter((part) => part !== undefined && part !== '').join('.') || '(body)',
-    message: issue.message,
-  }));
+  const pathOf = (parts: PropertyKey[]) => [prefix, ...parts.map(String)].filter((part) => part !== undefined && part !== '').join('.') || '(body)';
+  // A field the request may not carry is named itself, as Stripe names an unknown parameter.
+  return error.issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => ({ path: pathOf([...issue.path, key]), message: 'is not a known field of this request' }))
+      : [{ path: pathOf(issue.path), message: issue.message }],
+  );
 }
 
 interface BodyParserError extends Error {

@@ -28,10 +28,10 @@ export const campaignFields = {
   platformFeeBps: z.number().int().min(MIN_PLATFORM_FEE_BPS).max(MAX_PLATFORM_FEE_BPS).optional(),
 };
 
-export const createCampaignBody = z.object(campaignFields);
-export const updateCampaignBody = z.object(campaignFields).partial().refine((body) => Object.keys(body).length > 0, 'give at least one field to change');
+export const createCampaignBody = z.strictObject(campaignFields);
+export const updateCampaignBody = z.strictObject(campaignFields).partial().refine((body) => Object.keys(body).length > 0, 'give at least one field to change');
 
-export const rewardBody = z.object({
+export const rewardBody = z.strictObject({
   title: text().trim().min(1).max(120),
   description: text().max(5_000).optional(),
   minPledge: decimal,
@@ -40,7 +40,7 @@ export const rewardBody = z.object({
   shipsAt: z.iso.date().refine((date) => !date.startsWith('0000-'), 'must be a date in year 1 or later').optional(),
 });
 
-export const stretchGoalBody = z.object({
+export const stretchGoalBody = z.strictObject({
   title: text().trim().min(1).max(120),
   targetAmount: decimal,
 });

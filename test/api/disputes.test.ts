@@ -344,7 +344,8 @@ describe('the support API', () => {
     const missingKey = await request(api.app).post(`/api/support/disputes/${disputeId}/evidence`).set(support.auth).send({ evidence: { uncategorized_text: 'x' } }).expect(400);
     expect(missingKey.body.error.fields).toEqual([{ path: 'Idempotency-Key', message: 'is required' }]);
     const unknownField = await postEvidence(disputeId, { evidence: { receipt: 'file_123' } }).expect(400);
-    expect(new Set(unknownField.body.error.fields.map((f: { path: string }) => f.path))).toEqual(new Set(['evidence']));
+    // The file field is named itself: only Stripe's text fields are taken.
+    expect(new Set(unknownField.body.error.fields.map((f: { path: string }) => f.path))).toEqual(new Set(['evidence', 'evidence.receipt']));
     const empty = await postEvidence(disputeId, { evidence: {} }).expect(400);
     expect(empty.body.error.fields.map((f: { path: string }) => f.path)).toEqual(['evidence']);
     const badTypes = await postEvidence(disputeId, { evidence: { product_description: 42 }, submit: 'yes' }).expect(400);

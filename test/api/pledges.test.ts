@@ -114,6 +114,16 @@ test('errors: campaign not active, below the reward or currency minimum, malform
   await pledge(c.id, {}, { amount: '25.00', paymentMethodId: 'pm_card_visa' }).expect(401);
 });
 
+test('unknown body fields are refused with a 400 naming them, not silently dropped (a currency sent with a pledge)', async () => {
+  const c = await campaign();
+  const backer = await user();
+  const refused = await pledge(c.id, backer.auth, { amount: '25.00', currency: 'EUR', paymentMethodId: 'pm_card_visa' }).expect(400);
+  expect(refused.body.error).toMatchObject({ code: 'validation_failed', fields: [{ path: 'currency', message: expect.stringMatching(/not a known field/) }] });
+  expect(await api.context.database.db.selectFrom('pledges').select('id').where('campaign_id', '=', c.id).execute()).toEqual([]);
+  const signup = await request(api.app).post('/api/auth/signup').send({ email: 'x@example.com', password: 'long enough password', name: 'X', role: 'ops' }).expect(400);
+  expect(signup.body.error.fields).toEqual([{ path: 'role', message: expect.any(String) }]);
+});
+
 test('a creator cannot back their own campaign (self-pledging to reach an all-or-nothing goal)', async () => {
   const creator = await user();
   const own = await campaign({ creatorId: creator.id });

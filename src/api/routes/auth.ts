@@ -16,13 +16,13 @@ export const email = z
   .pipe(z.email())
   .transform((value) => value.toLowerCase());
 
-export const signupBody = z.object({
+export const signupBody = z.strictObject({
   email,
   password: z.string().min(10, 'must be at least 10 characters').max(200),
   name: text().trim().min(1).max(200),
 });
 
-export const loginBody = z.object({
+export const loginBody = z.strictObject({
   email,
   password: z.string().min(1).max(200),
 });

@@ -10,7 +10,7 @@ import { text } from '../../campaigns/schemas';
 import { type ApiContext, requireUser, requireWorkflows } from '../context';
 
 export const campaignIdParams = z.object({ id: z.uuid() });
-export const cancelCampaignBody = z.object({ reason: text().trim().min(3).max(500) });
+export const cancelCampaignBody = z.strictObject({ reason: text().trim().min(3).max(500) });
 
 export function campaignLifecycleRoutes(context: ApiContext): Router {
   const router = Router();

@@ -20,7 +20,7 @@ export const disputeListQuery = z.object({
 
 /** Stripe's evidence fields that take text (the others take uploaded files); Stripe allows 20,000 characters each. */
 const evidenceText = text().trim().min(1).max(20_000).optional();
-export const evidenceBody = z.object({
+export const evidenceBody = z.strictObject({
   evidence: z
     .strictObject({
       uncategorized_text: evidenceText,

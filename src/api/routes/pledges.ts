@@ -13,7 +13,7 @@ import { type ApiContext, requireStripe, requireUser, requireWorkflows } from '.
 import { idempotent } from '../idempotency';
 
 export const pledgeIdParams = z.object({ id: z.uuid() });
-export const placePledgeBody = z.object({
+export const placePledgeBody = z.strictObject({
   amount: z.string().regex(/^(0|[1-9][0-9]*)(\.[0-9]+)?$/, 'must be a decimal amount such as "25.00"'),
   rewardId: z.uuid().optional(),
   paymentMethodId: z.string().regex(/^pm_\w+$/, 'must be a Stripe PaymentMethod id (pm_...)'),
@@ -43,12 +43,12 @@ export function campaignPledgeRoutes(context: ApiContext): Router {
   return router;
 }
 export const changePledgeBody = z
-  .object({
+  .strictObject({
     amount: z.string().regex(/^(0|[1-9][0-9]*)(\.[0-9]+)?$/, 'must be a decimal amount such as "25.00"').optional(),
     rewardId: z.uuid().nullable().optional(),
   })
   .refine((body) => body.amount !== undefined || body.rewardId !== undefined, 'give amount or rewardId');
-export const paymentMethodBody = z.object({ paymentMethodId: z.string().regex(/^pm_\w+$/, 'must be a Stripe PaymentMethod id (pm_...)') });
+export const paymentMethodBody = z.strictObject({ paymentMethodId: z.string().regex(/^pm_\w+$/, 'must be a Stripe PaymentMethod id (pm_...)') });
 
 export function pledgeRoutes(context: ApiContext): Router {
   const router = Router();

@@ -10,7 +10,7 @@ import { type ApiContext, requireRole, requireWorkflows } from '../context';
 import { idempotent } from '../idempotency';
 
 export const pledgeIdParams = z.object({ id: z.uuid() });
-export const refundBody = z.object({
+export const refundBody = z.strictObject({
   amount: z.string().optional(),
   reason: text().trim().min(3).max(500),
 });
