@@ -37,6 +37,8 @@ const LOCAL_TIMESCALE = {
   PAYOUT_FUNDS_RETRY_INTERVAL: '10s',
   ONBOARDING_REMINDER_INTERVAL: '1m',
   STUCK_RETRY_INTERVAL: '15s',
+  // Only used when PAYOUT_RESERVE_PERCENT is set: the reserve comes back within the one-hour refund window.
+  PAYOUT_RESERVE_DAYS: '10m',
 };
 
 runCli(async () => {
@@ -51,7 +53,7 @@ runCli(async () => {
       dataDir,
       ...(env.DATABASE_URL ? {} : { postgres: { port: Number(env.EMBEDDED_POSTGRES_PORT ?? 54329) } }),
       ...(env.TEMPORAL_ADDRESS ? {} : { temporal: { port: Number(env.TEMPORAL_STANDIN_PORT ?? 7233), searchAttributes: CAMPAIGN_SEARCH_ATTRIBUTES } }),
-      ...(env.STRIPE_SECRET_KEY ? {} : { stripe: { port: Number(env.STRIPE_STANDIN_PORT ?? 12111) } }),
+      ...(env.STRIPE_SECRET_KEY ? {} : { stripe: { port: Number(env.STRIPE_STANDIN_PORT ?? 12111), ...(env.STRIPE_STANDIN_SETTLEMENT_CURRENCY ? { settlementCurrency: env.STRIPE_STANDIN_SETTLEMENT_CURRENCY } : {}) } }),
     });
     stops.push(() => platform.close());
     if (platform.postgres) {

@@ -2,11 +2,13 @@
  * `npm run demo`: the product's story told against a running platform (`npm start`), through its public API, with
  * the Stripe stand-in's test controls playing the parts of the backer's browser and the bank.
  *
- * A creator onboards and publishes two all-or-nothing campaigns ending in a minute. Three backers pledge to the
+ * A creator onboards and publishes two all-or-nothing campaigns ending in a minute. Four backers pledge to the
  * first, one with a card that asks for 3-D Secure every time: her hold lapses (Stripe's clock moves a week on, as
  * banks let holds lapse after 7 days), so at the deadline her card is charged off-session, fails, and her pledge is
- * errored and then dropped after the grace window. The others are captured, the creator is paid, support refunds
- * one backer, and the reconciliation balances. The second campaign misses its goal and its hold is released.
+ * errored and then dropped after the grace window. The others are captured; one of them disputes the charge with
+ * her bank, support submits evidence and loses, and the creator bears it (DISPUTE_RECOVERY=creator, the default):
+ * the payout comes out smaller. Support refunds another backer after the payout, and the reconciliation balances.
+ * The second campaign misses its goal and its hold is released.
  * Every step checks what it shows; anything unexpected stops the demo with a non-zero exit.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -20,6 +22,10 @@ import { standinControls } from '@crowdfund/stripe-standin';
 import { ApiClient } from './api-client';
 
 const WEEK_AND_AN_HOUR_S = 7 * 24 * 60 * 60 + 60 * 60;
+/** Stripe's test mode decides a dispute 15 minutes of its time after the evidence is submitted. */
+const DISPUTE_DECIDED_S = 16 * 60;
+/** Card payments become available in the platform's balance two days after capture. */
+const TWO_DAYS_S = 2 * 24 * 60 * 60;
 const POLL_MS = 500;
 const PASSWORD = 'demo password, not a secret';
 
@@ -49,6 +55,20 @@ interface PlacedPledge {
   id: string;
   status: string;
   nextAction?: { type: string; clientSecret: string };
+}
+interface DisputeView {
+  id: string;
+  stripeDisputeId: string;
+  pledgeId: string;
+  status: string;
+  reason: string;
+  amount: string;
+  currency: string;
+  settlementAmount: string | null;
+  fee: string | null;
+  settlementCurrency: string | null;
+  evidenceDueBy: string | null;
+  recovery: string | null;
 }
 interface OpsView {
   state: CampaignState;
@@ -125,11 +145,15 @@ export async function runDemo(platform: PlatformFile, print: (line: string) => v
   const alice = await signUp('Alice');
   const bob = await signUp('Bob');
   const dave = await signUp('Dave');
+  const eve = await signUp('Eve');
   // pm_card_bypassPending: Stripe's test card whose funds are available at once, so the payout need not wait two days.
   const alicePledge = await pledge(alice, kettle, '50.00', 'pm_card_bypassPending');
   say(`Alice pledges 50.00 USD: ${alicePledge.status}`);
   const bobPledge = await pledge(bob, kettle, '40.00', 'pm_card_bypassPending', earlyBird.id);
   say(`Bob pledges 40.00 USD for "${earlyBird.title}": ${bobPledge.status}`);
+  // pm_card_createDispute: Stripe's test card whose holder disputes the charge once it is captured.
+  const evePledge = await pledge(eve, kettle, '25.00', 'pm_card_createDispute');
+  say(`Eve pledges 25.00 USD with a card whose holder will dispute the charge: ${evePledge.status}`);
   const davePledge = await pledge(dave, boots, '20.00', 'pm_card_visa');
   say(`Dave pledges 20.00 USD to "${boots.title}": ${davePledge.status}`);
   const detail = await anyone.get<CampaignView>(`/api/campaigns/${kettle.id}`);
@@ -150,17 +174,22 @@ export async function runDemo(platform: PlatformFile, print: (line: string) => v
   expect(bootsOutcome === 'failed', `"${boots.title}" should have failed, it is ${bootsOutcome}`);
 
   const settled = (p: PledgeView) => !['authorized', 'pending'].includes(p.status);
-  const [aliceNow, bobNow, carolNow, daveNow] = await Promise.all([
+  const [aliceNow, bobNow, eveNow, carolNow, daveNow] = await Promise.all([
     waitFor('Alice’s pledge to settle', async () => ifSettled(await myPledge(alice.api, alicePledge.id), settled)),
     waitFor('Bob’s pledge to settle', async () => ifSettled(await myPledge(bob.api, bobPledge.id), settled)),
+    waitFor('Eve’s pledge to settle', async () => ifSettled(await myPledge(eve.api, evePledge.id), settled)),
     waitFor('Carol’s pledge to settle', async () => ifSettled(await myPledge(carol.api, carolPledge.id), settled)),
     waitFor('Dave’s pledge to settle', async () => ifSettled(await myPledge(dave.api, davePledge.id), settled)),
   ]);
-  expect(aliceNow.status === 'captured' && bobNow.status === 'captured', `Alice and Bob should be captured: ${aliceNow.status}, ${bobNow.status}`);
+  expect(
+    [aliceNow, bobNow, eveNow].every((p) => p.status === 'captured'),
+    `Alice, Bob and Eve should be captured: ${aliceNow.status}, ${bobNow.status}, ${eveNow.status}`,
+  );
   expect(carolNow.status === 'errored', `Carol's pledge should be errored, it is ${carolNow.status}`);
   expect(daveNow.status === 'released', `Dave's pledge should be released, it is ${daveNow.status}`);
   say(`Alice: captured ${aliceNow.amount} USD (her hold)`);
   say(`Bob: captured ${bobNow.amount} USD (his hold)`);
+  say(`Eve: captured ${eveNow.amount} USD (her hold)`);
   say(`Carol: errored (${carolNow.failureCode}): the off-session charge needs her; she is mailed a link to save a new card before ${carolNow.graceEndsAt}`);
   say(`Dave: released: his hold is cancelled and he pays nothing`);
 
@@ -169,12 +198,42 @@ export async function runDemo(platform: PlatformFile, print: (line: string) => v
   expect(carolDropped.status === 'dropped', `Carol's pledge should be dropped, it is ${carolDropped.status}`);
   say(`Carol: dropped, nothing charged`);
 
-  step('After the payout delay the creator is paid through a Stripe Connect transfer');
+  step('Eve disputes the charge with her bank; support answers the chargeback through the API');
+  const eveDisputes = (status: string) => async () =>
+    (await staff.support.get<{ disputes: DisputeView[] }>(`/api/support/disputes?status=${status}`)).disputes.find((d) => d.pledgeId === evePledge.id);
+  const opened = await waitFor('Eve’s dispute in support’s queue', eveDisputes('open'));
+  expect(opened.status === 'needs_response', `Eve's dispute should need a response, it is ${opened.status}`);
+  const settlementCurrency = opened.settlementCurrency ?? 'USD';
+  say(`GET /api/support/disputes: ${opened.stripeDisputeId}, ${opened.amount} ${opened.currency} (${opened.reason}), ${opened.status}, evidence due ${opened.evidenceDueBy}`);
+  say(`Stripe withdrew ${opened.settlementAmount} ${settlementCurrency} and its ${opened.fee} ${settlementCurrency} dispute fee from the platform at once (the charge.dispute.* webhooks booked both)`);
+  // 'losing_evidence': Stripe's test-mode text for evidence the issuer rejects.
+  const { dispute: submitted } = await staff.support.post<{ dispute: DisputeView }>(
+    `/api/support/disputes/${opened.id}/evidence`,
+    { evidence: { uncategorized_text: 'losing_evidence' } },
+    { 'idempotency-key': randomUUID() },
+  );
+  expect(submitted.status === 'under_review', `Eve's dispute should be under review, it is ${submitted.status}`);
+  say(`POST /api/support/disputes/:id/evidence (Stripe's test text 'losing_evidence'): ${submitted.status}`);
+  await bank.advanceClock(DISPUTE_DECIDED_S);
+  const closed = await waitFor('Eve’s dispute to be decided', async () => {
+    const dispute = await eveDisputes('all')();
+    return dispute?.recovery ? dispute : undefined;
+  });
+  expect(closed.status === 'lost', `Eve's dispute should be lost, it is ${closed.status}`);
+  expect(closed.recovery === 'payout', `Eve's lost dispute should come off the payout (DISPUTE_RECOVERY=creator, the default); it is ${closed.recovery}`);
+  say(`Stripe's clock moves 16 minutes on and the issuer decides: ${closed.status}; not paid out yet, so it comes off the payout (DISPUTE_RECOVERY=creator)`);
+
+  step('Once Eve’s payment is available the creator is paid through a Stripe Connect transfer');
+  await bank.advanceClock(TWO_DAYS_S);
+  say(`Stripe's clock moves two days on: card payments become available two days after capture (Alice's and Bob's test cards at once)`);
   const paid = await waitFor('the payout', async () => {
     const { state } = await opsState(staff.ops, kettle.id);
     return state.payout?.state === 'paid' ? state.payout : undefined;
   }, 10 * 60_000);
-  say(`transfer ${paid.transferId}: ${fromMinorUnits(paid.amount ?? 0, 'USD')} USD to ${accountId} (captured 90.00 less the platform's commission and Stripe's fees)`);
+  say(
+    `transfer ${paid.transferId}: ${fromMinorUnits(paid.amount ?? 0, settlementCurrency)} ${settlementCurrency} to ${accountId} ` +
+      `(the 115.00 USD captured, less Eve's ${closed.amount} USD and the ${closed.fee} ${settlementCurrency} dispute fee, the commission and Stripe's fees)`,
+  );
 
   step('Support refunds Bob in full; the creator’s share comes back from the transfer');
   const { refundId } = await staff.support.post<{ refundId: string }>(`/api/support/pledges/${bobPledge.id}/refunds`, { reason: 'The kettle will not ship to his country' }, { 'idempotency-key': randomUUID() });

@@ -14,6 +14,9 @@ export interface ReconciliationView {
   presentment: Record<keyof ReconciliationReport['presentment'], string>;
   /** In the settlement currency. */
   breakdown: Record<keyof ReconciliationReport['breakdown'], string>;
+  /** In the settlement currency: what chargebacks took (withdrawn - reinstated + Stripe's dispute fees), and what
+   * was captured less refunded before them; `breakdown.netCollected` is the difference. */
+  chargebacks: { taken: string; capturedLessRefunded: string };
   checks: Array<{ name: string; ok: boolean; currency: string | null; expected: string; actual: string }>;
   balanced: boolean;
 }
@@ -24,12 +27,14 @@ export function reconciliationView(report: ReconciliationReport): Reconciliation
   const settled = inCurrency(report.settlementCurrency);
   const { netCollected, transferred, commission, processingFees, held } = report.breakdown;
   const { captured, refunded } = report.presentment;
+  const chargebacks = report.ledger.dispute_withdrawal - report.ledger.dispute_reinstatement + report.ledger.dispute_fee;
   return {
     campaignId: report.campaignId,
     currency: report.currency,
     settlementCurrency: report.settlementCurrency,
     presentment: { captured: shown(captured), refunded: shown(refunded), netCollected: shown(report.presentment.netCollected) },
     breakdown: { netCollected: settled(netCollected), transferred: settled(transferred), commission: settled(commission), processingFees: settled(processingFees), held: settled(held) },
+    chargebacks: { taken: settled(chargebacks), capturedLessRefunded: settled(netCollected + chargebacks) },
     checks: report.checks.map((c) => ({ name: c.name, ok: c.ok, currency: c.currency, expected: inCurrency(c.currency)(c.expected), actual: inCurrency(c.currency)(c.actual) })),
     balanced: report.balanced,
   };
@@ -44,7 +49,9 @@ export function reconciliationLines(view: ReconciliationView): string[] {
     `  backers paid         ${shown(presentment.captured)}`,
     `  refunded to backers  ${shown(presentment.refunded)}`,
     ...(view.settlementCurrency === view.currency ? [] : [`  settled in ${view.settlementCurrency}:`]),
-    `  captured - refunded  ${settled(breakdown.netCollected)}`,
+    `  captured - refunded  ${settled(view.chargebacks.capturedLessRefunded)}`,
+    // The net collected is after chargebacks: their line only when there were any.
+    ...(view.chargebacks.capturedLessRefunded === breakdown.netCollected ? [] : [`  - chargebacks        ${settled(view.chargebacks.taken)}`]),
     `  = transferred        ${settled(breakdown.transferred)}`,
     `  + commission         ${settled(breakdown.commission)}`,
     `  + processing fees    ${settled(breakdown.processingFees)}`,

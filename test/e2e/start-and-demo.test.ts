@@ -65,16 +65,19 @@ test('npm start runs the whole platform with no configuration and says what it s
   expect(existsSync(join(workdir, '.data', 'platform.json'))).toBe(true);
 });
 
-test('npm run demo walks a funded and a failed campaign from publication to a balanced reconciliation', async () => {
+test('npm run demo walks a funded and a failed campaign, with a lost chargeback, from publication to a balanced reconciliation', async () => {
   const demo = run('demo.js', process.env);
   const code = await exitOf(demo.child);
   const output = demo.output();
   expect({ code, output }).toEqual({ code: 0, output: expect.stringContaining('Done.') as string });
-  expect(output).toMatch(/"Solar kettle": funded, 120\.00 of 100\.00 USD/);
+  expect(output).toMatch(/"Solar kettle": funded, 145\.00 of 100\.00 USD/);
   expect(output).toMatch(/"Moon boots": failed/);
   expect(output).toMatch(/Carol: errored \(authentication_required\)/);
   expect(output).toMatch(/Carol: dropped/);
+  expect(output).toMatch(/GET \/api\/support\/disputes: dp_\w+, 25\.00 USD \(fraudulent\), needs_response/);
+  expect(output).toMatch(/issuer decides: lost; not paid out yet, so it comes off the payout/);
   expect(output).toMatch(/transfer tr_\w+: \d+\.\d\d USD/);
+  expect(output).toMatch(/^ {5}- chargebacks +40\.00 USD$/m);
   expect(output).toMatch(/refund [\w-]+: 40\.00 USD back to Bob's card/);
   expect(output.match(/^ {3}balanced$/gm)).toHaveLength(2);
   expect(output).not.toMatch(/DIFF|NOT BALANCED/);

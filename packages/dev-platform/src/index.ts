@@ -16,7 +16,8 @@ export interface DevPlatformOptions {
   postgres?: { port: number };
   /** `searchAttributes`: name -> type, registered before any workflow starts. */
   temporal?: { port: number; searchAttributes?: Record<string, string> };
-  stripe?: { port: number };
+  /** `settlementCurrency`: the platform account's (default `usd`); Stripe converts every charge into it. */
+  stripe?: { port: number; settlementCurrency?: string };
 }
 
 export interface DevPlatform {
@@ -48,7 +49,8 @@ export async function startDevPlatform(options: DevPlatformOptions): Promise<Dev
       platform.temporal = { address: temporal.address };
     }
     if (options.stripe) {
-      const stripe = await startStripeStandin({ port: options.stripe.port });
+      const { port, settlementCurrency } = options.stripe;
+      const stripe = await startStripeStandin({ port, ...(settlementCurrency ? { settlementCurrency } : {}) });
       stops.push(() => stripe.close());
       platform.stripe = { url: stripe.url, secretKey: STANDIN_SECRET_KEY };
     }
