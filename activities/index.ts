@@ -9,6 +9,7 @@ import { createNotificationActivities } from './notifications';
 import { createPayoutActivities } from './payouts';
 import { createPledgeSettlementActivities } from './pledge-settlement';
 import { createRefundActivities } from './refunds';
+import { createRetentionActivities } from './retention';
 import { resolvePendingPledges } from '../src/pledges/resolve-pending-pledges';
 
 export function createDatabaseActivities(deps: ActivityDeps) {
@@ -19,6 +20,7 @@ export function createDatabaseActivities(deps: ActivityDeps) {
     markPledgeErrored: settlement.markPledgeErrored,
     dropPledge: settlement.dropPledge,
     remindCreatorToOnboard: createPayoutActivities(deps).remindCreatorToOnboard,
+    ...createRetentionActivities(deps),
   };
 }
 
@@ -31,6 +33,7 @@ export function createStripeActivities(deps: ActivityDeps) {
     ...createRefundActivities(deps),
     payoutReadiness: payouts.payoutReadiness,
     sendPayout: payouts.sendPayout,
+    releaseReserve: payouts.releaseReserve,
     resolvePendingPledges: (input: { olderThanMs: number }) => resolvePendingPledges(deps, input),
   };
 }

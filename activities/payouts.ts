@@ -11,9 +11,15 @@
  *
  * A campaign is paid only from its own money: it is ready once Stripe has made enough of this campaign's captures
  * available, whatever the platform's pooled balance holds (which stays a second guard).
+ *
+ * With a reserve against chargebacks (`reserveBps`, from the campaign's settings), the transfer holds part of what the
+ * creator is owed back (`payouts.reserve_amount`, ledger `reserve_held`); disputes lost meanwhile draw on it
+ * (src/disputes/dispute-recovery.ts), and `releaseReserve` pays what is left by a second transfer when the reserve
+ * period ends, under its own key (`reserve-<campaignId>-release`).
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
+import { sql } from 'kysely';
 import Stripe from 'stripe';
 import { type Db, type Tx } from '../db/database';
 import { type Payout, type PayoutAttempt } from '../db/schema';
@@ -51,12 +57,12 @@ interface PayoutCampaign {
   stripe_account_id: string | null;
 }
 
-/** What the creator is owed now, from the ledger's settlement view. */
-async function owedNow(db: Db | Tx, campaign: PayoutCampaign) {
+/** What the creator is owed now, from the ledger's settlement view, less the reserve held back. */
+async function owedNow(db: Db | Tx, campaign: PayoutCampaign, reserveBps: number) {
   const money = collectedFromLedger(await ledgerTotals(db, campaign.id, 'settlement'));
   // Disputes lost before the payout come off it when the creator bears them (DISPUTE_RECOVERY); open ones do not.
   const disputes = await creatorDisputeDebits(db, campaign.id);
-  return { money, amounts: computePayout({ ...money, ...disputes, platformFeeBps: campaign.platform_fee_bps }) };
+  return { money, amounts: computePayout({ ...money, ...disputes, platformFeeBps: campaign.platform_fee_bps, reserveBps }) };
 }
 
 /** The workflow's clock when it scheduled this activity (it runs ahead of the wall clock in time-skipping tests). */
@@ -95,21 +101,21 @@ export function createPayoutActivities({ database, stripe, config }: ActivityDep
   }
 
   /** What the next transfer request would be for: the live version's amount, else what is owed now. */
-  async function nextTransfer(campaign: PayoutCampaign): Promise<number | 'paid'> {
+  async function nextTransfer(campaign: PayoutCampaign, reserveBps: number): Promise<number | 'paid'> {
     const payout = await db.selectFrom('payouts').selectAll().where('campaign_id', '=', campaign.id).executeTakeFirst();
     if (payout?.status === 'paid') return 'paid';
     if (payout) {
       const live = await currentVersion(db, payout);
       if (live.status === 'pending') return live.amount;
     }
-    return (await owedNow(db, campaign)).amounts.transfer;
+    return (await owedNow(db, campaign, reserveBps)).amounts.transfer;
   }
 
   /**
    * The payout row and the version to send: version 1 on the first call; the same version while its outcome is
    * unknown; a new version with the amount owed now once Stripe refused the last one. No version when nothing is owed.
    */
-  async function versionToSend(campaign: PayoutCampaign & { stripe_account_id: string }): Promise<{ payout: Payout; attempt: PayoutAttempt | null }> {
+  async function versionToSend(campaign: PayoutCampaign & { stripe_account_id: string }, reserveBps: number): Promise<{ payout: Payout; attempt: PayoutAttempt | null }> {
     const figuresOf = ({ money, amounts }: Awaited<ReturnType<typeof owedNow>>) => ({
       destination_account_id: campaign.stripe_account_id,
       amount: amounts.transfer,
@@ -117,9 +123,10 @@ export function createPayoutActivities({ database, stripe, config }: ActivityDep
       refunded: money.refunded,
       platform_fee: amounts.platformFee,
       processing_fees: amounts.processingFees,
+      reserve_amount: amounts.reserve,
     });
     return database.transaction(async (trx) => {
-      const first = figuresOf(await owedNow(trx, campaign));
+      const first = figuresOf(await owedNow(trx, campaign, reserveBps));
       const created = await trx
         .insertInto('payouts')
         .values({ ...first, campaign_id: campaign.id, currency: campaign.settlementCurrency, version: 1, idempotency_key: stripeKeys.payout(campaign.id, 1) })
@@ -138,7 +145,7 @@ export function createPayoutActivities({ database, stripe, config }: ActivityDep
       if (payout.status === 'paid') return { payout, attempt: null };
       const current = await currentVersion(trx, payout);
       if (current.status !== 'refused') return { payout, attempt: current };
-      const owed = figuresOf(await owedNow(trx, campaign));
+      const owed = figuresOf(await owedNow(trx, campaign, reserveBps));
       if (owed.amount === 0) return { payout, attempt: null };
 
       const version = payout.version + 1;
@@ -151,6 +158,14 @@ export function createPayoutActivities({ database, stripe, config }: ActivityDep
       const updated = await trx.updateTable('payouts').set({ ...owed, version, idempotency_key: key }).where('id', '=', payout.id).returningAll().executeTakeFirstOrThrow();
       return { payout: updated, attempt };
     });
+  }
+
+  /** The reserve's release transfer, if an earlier attempt made one. */
+  async function findReserveRelease(campaignId: string, key: string): Promise<Stripe.Transfer | undefined> {
+    for await (const transfer of stripe.transfers.list({ transfer_group: campaignId, limit: 100 })) {
+      if (transfer.metadata?.reserve_release === key) return transfer;
+    }
+    return undefined;
   }
 
   /** Captures recorded before `available_on` was kept get it from their charge's balance transaction, once. */
@@ -208,9 +223,9 @@ export function createPayoutActivities({ database, stripe, config }: ActivityDep
      * Stripe has made available by `asOfMs` (the workflow's clock; by default when the workflow scheduled this
      * check) cover it, as does the platform's balance.
      */
-    async payoutReadiness(input: { campaignId: string; asOfMs?: number }): Promise<PayoutReadiness> {
+    async payoutReadiness(input: { campaignId: string; asOfMs?: number; reserveBps?: number }): Promise<PayoutReadiness> {
       const campaign = await loadCampaignAndCreator(input.campaignId);
-      const transfer = await nextTransfer(campaign);
+      const transfer = await nextTransfer(campaign, input.reserveBps ?? 0);
       if (transfer === 'paid' || transfer === 0) return { state: 'nothing_to_pay' };
       if (!(await checkAccount(campaign.stripe_account_id))) return { state: 'account_not_ready' };
 
@@ -231,12 +246,13 @@ export function createPayoutActivities({ database, stripe, config }: ActivityDep
       return { state: 'ready', transfer, currency: campaign.settlementCurrency };
     },
 
-    async sendPayout(input: { campaignId: string }): Promise<{ transferId: string; amount: number } | null> {
+    /** `reserveBps`: the campaign's reserve against chargebacks (its settings), held back from the transfer. */
+    async sendPayout(input: { campaignId: string; reserveBps?: number }): Promise<{ transferId: string; amount: number; reserve: number } | null> {
       const campaign = await loadCampaignAndCreator(input.campaignId);
       const accountId = campaign.stripe_account_id;
       if (!accountId) throw ApplicationFailure.create({ type: PAYOUT_NOT_READY, message: 'creator has no Connect account', nonRetryable: true });
-      const { payout, attempt } = await versionToSend({ ...campaign, stripe_account_id: accountId });
-      if (payout.status === 'paid') return { transferId: payout.stripe_transfer_id!, amount: payout.amount };
+      const { payout, attempt } = await versionToSend({ ...campaign, stripe_account_id: accountId }, input.reserveBps ?? 0);
+      if (payout.status === 'paid') return { transferId: payout.stripe_transfer_id!, amount: payout.amount, reserve: payout.reserve_amount };
       if (!attempt || attempt.amount === 0) return null;
 
       let transfer: Stripe.Transfer;
@@ -272,7 +288,7 @@ export function createPayoutActivities({ database, stripe, config }: ActivityDep
       await database.transaction(async (trx) => {
         const paid = await trx
           .updateTable('payouts')
-          .set({ status: 'paid', stripe_transfer_id: transfer.id, paid_at: new Date() })
+          .set({ status: 'paid', stripe_transfer_id: transfer.id, paid_at: new Date(), reserve_status: payout.reserve_amount > 0 ? 'held' : null })
           .where('id', '=', payout.id)
           .where('status', '=', 'pending')
           .where('version', '=', attempt.version)
@@ -284,6 +300,8 @@ export function createPayoutActivities({ database, stripe, config }: ActivityDep
         await recordLedgerEntries(trx, [
           { ...entry, kind: 'transfer', amount: attempt.amount },
           { ...entry, kind: 'platform_fee', amount: attempt.platform_fee },
+          // The version's figures are the payout row's (versionToSend wrote them together).
+          { ...entry, kind: 'reserve_held', amount: payout.reserve_amount },
         ]);
         await enqueueNotifications(trx, [
           {
@@ -294,7 +312,77 @@ export function createPayoutActivities({ database, stripe, config }: ActivityDep
           },
         ]);
       });
-      return { transferId: transfer.id, amount: attempt.amount };
+      return { transferId: transfer.id, amount: attempt.amount, reserve: payout.reserve_amount };
+    },
+
+    /**
+     * Pays the creator what disputes left of the reserve, by a second transfer, once: the amount is fixed under the
+     * payout's lock (disputes decided after that take a transfer reversal instead), then sent under its own key. An
+     * outcome Stripe did not give is retried as the same request; after 24 h (keys expire) a retry first looks for
+     * the transfer an earlier attempt made. Null: the payout holds no reserve.
+     */
+    async releaseReserve(input: { campaignId: string }): Promise<{ amount: number; transferId: string | null } | null> {
+      const campaign = await loadCampaignAndCreator(input.campaignId);
+      const payout = await database.transaction(async (trx) => {
+        const row = await trx.selectFrom('payouts').selectAll().where('campaign_id', '=', campaign.id).forUpdate().executeTakeFirst();
+        if (row?.reserve_status !== 'held') return row;
+        const drawn = await trx
+          .selectFrom('disputes')
+          .select(sql<number>`coalesce(sum(reserve_drawn), 0)`.as('total'))
+          .where('campaign_id', '=', campaign.id)
+          .executeTakeFirstOrThrow();
+        const left = row.reserve_amount - Number(drawn.total);
+        return trx
+          .updateTable('payouts')
+          .set({ reserve_status: left > 0 ? 'releasing' : 'released', reserve_release_amount: left, ...(left > 0 ? {} : { reserve_released_at: new Date() }) })
+          .where('id', '=', row.id)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+      });
+      if (!payout?.reserve_status) return null;
+      if (payout.reserve_status === 'released') return { amount: payout.reserve_release_amount, transferId: payout.reserve_release_transfer_id };
+
+      const key = stripeKeys.reserveRelease(campaign.id);
+      let transfer = payout.reserve_release_attempts > 0 ? await callStripe(() => findReserveRelease(campaign.id, key)) : undefined;
+      if (!transfer) {
+        await db.updateTable('payouts').set({ reserve_release_attempts: sql`reserve_release_attempts + 1` }).where('id', '=', payout.id).execute();
+        transfer = await callStripe(() =>
+          stripe.transfers.create(
+            {
+              amount: payout.reserve_release_amount,
+              currency: payout.currency.toLowerCase(),
+              destination: payout.destination_account_id,
+              transfer_group: campaign.id,
+              metadata: { campaign_id: campaign.id, payout_id: payout.id, reserve_release: key },
+            },
+            { idempotencyKey: key },
+          ),
+        );
+      }
+      const transferId = transfer.id;
+      await database.transaction(async (trx) => {
+        const released = await trx
+          .updateTable('payouts')
+          .set({ reserve_status: 'released', reserve_release_transfer_id: transferId, reserve_released_at: new Date() })
+          .where('id', '=', payout.id)
+          .where('reserve_status', '=', 'releasing')
+          .executeTakeFirst();
+        if (released.numUpdatedRows === 0n) return;
+        const entry = { campaignId: campaign.id, currency: payout.currency, stripeObjectId: transferId, amount: payout.reserve_release_amount };
+        await recordLedgerEntries(trx, [
+          { ...entry, kind: 'transfer' },
+          { ...entry, kind: 'reserve_released' },
+        ]);
+        await enqueueNotifications(trx, [
+          {
+            recipientId: campaign.creator_id,
+            template: 'payout_sent',
+            payload: { campaignId: campaign.id, campaignTitle: campaign.title, amount: fromMinorUnits(payout.reserve_release_amount, payout.currency), currency: payout.currency },
+            dedupeKey: `payout-${campaign.id}-reserve-released`,
+          },
+        ]);
+      });
+      return { amount: payout.reserve_release_amount, transferId };
     },
 
     /** Tells a creator whose account cannot receive the payout how to finish onboarding. */

@@ -135,7 +135,15 @@ export function createRefundActivities({ database, stripe }: ActivityDeps) {
       .select(sql<number>`coalesce(sum(refunds.transfer_reversal_amount), 0) - coalesce(sum(refunds.restore_amount), 0)`.as('total'))
       .where('pledges.campaign_id', '=', refund.campaign_id)
       .executeTakeFirstOrThrow();
-    return reversalForRefund({ ...totals, platformFeeBps: refund.platform_fee_bps, refundAmount: refundSettled, transferredNet: payoutAmount - Number(reversed.total) });
+    // Disputes lost after the payout take their share back from the same transfer (owed or made).
+    const recovered = await trx
+      .selectFrom('disputes')
+      .select(sql<number>`coalesce(sum(recovery_amount), 0)`.as('total'))
+      .where('campaign_id', '=', refund.campaign_id)
+      .where('recovery', 'in', ['pending', 'reversed'])
+      .executeTakeFirstOrThrow();
+    const transferredNet = payoutAmount - Number(reversed.total) - Number(recovered.total);
+    return reversalForRefund({ ...totals, platformFeeBps: refund.platform_fee_bps, refundAmount: refundSettled, transferredNet });
   }
 
   /** Records the refund Stripe made, with all that follows from it, in one transaction. */

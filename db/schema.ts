@@ -40,7 +40,11 @@ export type LedgerKind =
   /** A chargeback (0011): the disputed amount Stripe withdrew, its dispute fee, and the amount back when won. */
   | 'dispute_withdrawal'
   | 'dispute_fee'
-  | 'dispute_reinstatement';
+  | 'dispute_reinstatement'
+  /** The payout's reserve against chargebacks (0012): held back, drawn on by disputes lost, released. Not Stripe movements. */
+  | 'reserve_held'
+  | 'reserve_drawn'
+  | 'reserve_released';
 
 export interface UsersTable {
   id: Generated<string>;
@@ -164,6 +168,8 @@ export interface PledgesTable {
   pending_reward_id: string | null;
   /** When a chargeback was first seen (0011); the status still says where the pledge's money stands. */
   disputed_at: Timestamp | null;
+  /** The client address the pledge was placed from (0014), sent to Stripe Radar with its placement request. */
+  placed_from_ip: string | null;
 }
 
 export interface PayoutsTable {
@@ -184,6 +190,14 @@ export interface PayoutsTable {
   idempotency_key: string;
   created_at: CreatedAt;
   paid_at: Timestamp | null;
+  /** Held back from the transfer against chargebacks (0012), settlement currency; released by a second transfer. */
+  reserve_amount: Generated<number>;
+  reserve_status: 'held' | 'releasing' | 'released' | null;
+  /** What the release pays: the reserve less what disputes drew on it, fixed when the release begins. */
+  reserve_release_amount: Generated<number>;
+  reserve_release_transfer_id: string | null;
+  reserve_release_attempts: Generated<number>;
+  reserve_released_at: Timestamp | null;
 }
 
 /** One Transfer request of a payout: its own amount and key; the next version only once Stripe refused this one. */
@@ -259,7 +273,8 @@ export interface LedgerEntriesTable {
 export interface StripeEventsTable {
   id: string;
   type: string;
-  payload: Json;
+  /** The event as delivered; null once past retention (0016). The row stays: its id de-duplicates replays. */
+  payload: ColumnType<unknown, string, string | null>;
   received_at: CreatedAt;
   processed_at: Timestamp | null;
 }
@@ -304,10 +319,11 @@ export type DisputeStatus =
 /** Disputes support can still act on (evidence, accept). */
 export const OPEN_DISPUTE_STATUSES = ['warning_needs_response', 'warning_under_review', 'needs_response', 'under_review'] as const satisfies readonly DisputeStatus[];
 /**
- * How a dispute's loss was borne, decided once when it closed: taken off the payout (lost before it); taken back from
- * the creator by a transfer reversal (pending, then reversed); borne by the platform; or nothing to bear (won).
+ * How a dispute's loss was borne, decided once when it closed: taken off the payout (lost before it); drawn from the
+ * payout's reserve (reserve: it covered the creator's whole share); taken back from the creator by a transfer reversal
+ * (pending, then reversed; `reserve_drawn` says how much of the share the reserve covered first); borne by the platform; or nothing to bear (won).
  */
-export type DisputeRecovery = 'payout' | 'pending' | 'reversed' | 'platform' | 'not_needed';
+export type DisputeRecovery = 'payout' | 'reserve' | 'pending' | 'reversed' | 'platform' | 'not_needed';
 
 /** A chargeback, as Stripe has it now (0011). Amount in the presentment currency; withdrawal and fee in settlement. */
 export interface DisputesTable {
@@ -336,6 +352,70 @@ export interface DisputesTable {
   platform_fee_reversal: Generated<number>;
   recovery_reversal_id: string | null;
   recovery_attempts: Generated<number>;
+  /** The part of the creator's share drawn from the payout's reserve (0012), settlement currency. */
+  reserve_drawn: Generated<number>;
+}
+
+export type StaffAuditAction =
+  | 'refund.requested'
+  | 'settlement.retried'
+  | 'campaign.cancelled'
+  | 'role.granted'
+  | 'role.revoked'
+  | 'dispute.evidence_submitted'
+  | 'dispute.accepted'
+  | 'commission.overridden';
+export type StaffAuditObjectType = 'pledge' | 'campaign' | 'user' | 'dispute';
+
+/** One staff action (0013), append-only: who (a staff member and their role then, or the command line), what, on what. */
+export interface StaffAuditLogTable {
+  id: ColumnType<number, never, never>;
+  occurred_at: CreatedAt;
+  actor_id: string | null;
+  actor_role: Role | null;
+  /** The staff member's email when they acted, or `cli`. */
+  actor_label: string;
+  action: StaffAuditAction;
+  object_type: StaffAuditObjectType;
+  object_id: string;
+  /** Amounts, reasons, old and new values. */
+  details: Json;
+  request_id: string | null;
+}
+
+export type VelocityAction = 'pledge' | 'payment_method' | 'signup';
+/** pending: claimed, Stripe not answered yet (weighs as a decline); not_asked: refused before Stripe heard of it. */
+export type VelocityOutcome = 'pending' | 'succeeded' | 'declined' | 'unanswered' | 'not_asked';
+
+export interface VelocityEventsTable {
+  id: Generated<number>;
+  action: VelocityAction;
+  user_id: string | null;
+  ip: string | null;
+  /** `fp:<card fingerprint>`, or `pm:<PaymentMethod id>` when Stripe gave no fingerprint. */
+  card: string | null;
+  outcome: VelocityOutcome;
+  weight: number;
+  occurred_at: CreatedAt;
+}
+
+export type ReconciliationJobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
+
+/** A reconciliation run through the API, in the background (db/migrations/0015_reconciliation_jobs.ts). */
+export interface ReconciliationJobsTable {
+  id: Generated<string>;
+  campaign_id: string;
+  requested_by: string | null;
+  status: ColumnType<ReconciliationJobStatus, ReconciliationJobStatus | undefined, ReconciliationJobStatus>;
+  pledges_checked: ColumnType<number, number | undefined, number>;
+  pledges_total: number | null;
+  /** The report as ops read it (src/reconciliation/report.ts), once succeeded. */
+  result: ColumnType<unknown, string | null | undefined, string | null>;
+  error: string | null;
+  created_at: CreatedAt;
+  started_at: Date | null;
+  finished_at: Date | null;
+  heartbeat_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
 export interface Database {
@@ -354,6 +434,9 @@ export interface Database {
   notifications: NotificationsTable;
   idempotency_keys: IdempotencyKeysTable;
   disputes: DisputesTable;
+  staff_audit_log: StaffAuditLogTable;
+  velocity_events: VelocityEventsTable;
+  reconciliation_jobs: ReconciliationJobsTable;
 }
 
 export type User = Selectable<UsersTable>;
@@ -373,3 +456,5 @@ export type LedgerEntry = Selectable<LedgerEntriesTable>;
 export type NewLedgerEntry = Insertable<LedgerEntriesTable>;
 export type Notification = Selectable<NotificationsTable>;
 export type Dispute = Selectable<DisputesTable>;
+export type StaffAuditEntry = Selectable<StaffAuditLogTable>;
+export type ReconciliationJob = Selectable<ReconciliationJobsTable>;

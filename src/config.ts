@@ -5,20 +5,39 @@
 import ms from 'ms';
 import { z } from 'zod';
 import { DEFAULT_PLATFORM_FEE_BPS, MAX_PLATFORM_FEE_BPS, MIN_PLATFORM_FEE_BPS } from './money';
+import { DEFAULT_CARD_ATTEMPTS_PER_CARD, DEFAULT_CARD_ATTEMPTS_PER_IP, DEFAULT_CARD_ATTEMPTS_PER_USER, DEFAULT_SIGNUPS_PER_IP } from './abuse/velocity-limits';
 
 /** A duration such as "7d", "90 days", "30s" or "500ms", parsed into milliseconds. */
-const duration = (fallback: string) =>
+const duration = (fallback: string, bareNumberUnit = '') =>
   z
     .string()
     .default(fallback)
     .transform((text, ctx) => {
-      const value = ms(text as ms.StringValue) as number | undefined;
+      const value = ms((bareNumberUnit && /^\s*\d+\s*$/.test(text) ? `${text.trim()}${bareNumberUnit}` : text) as ms.StringValue) as number | undefined;
       if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
         ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (examples: 500ms, 30s, 15m, 7d)` });
         return z.NEVER;
       }
       return value;
     });
+
+/** A percentage with up to two decimals ("5", "7.5", "2.25"), parsed into basis points so the arithmetic stays integer. */
+const percentAsBps = (fallback: string, max: number) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      const match = /^\s*(\d{1,3})(?:\.(\d{1,2}))?\s*$/.exec(text);
+      const bps = match ? Number(match[1]) * 100 + Number((match[2] ?? '').padEnd(2, '0')) : NaN;
+      if (!(bps >= 0 && bps <= max * 100)) {
+        ctx.addIssue({ code: 'custom', message: `must be a percentage from 0 to ${max} with at most two decimals (examples: 0, 5, 7.5)` });
+        return z.NEVER;
+      }
+      return bps;
+    });
+
+/** A number of days ("180"), or a duration ("180d", "10m"): a bare number here means days, never milliseconds. */
+const days = (fallback: string) => duration(fallback, 'd');
 
 const integer = (fallback: number, min: number, max: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
@@ -60,6 +79,9 @@ const schema = z
         ctx.addIssue({ code: 'custom', message: 'must be false, a hop count, or addresses/subnets (e.g. loopback, 10.0.0.0/8)' });
         return z.NEVER;
       }),
+    /** Live-progress (SSE) streams one API process keeps open, in all and per client address (TRUST_PROXY decides which). */
+    SSE_MAX_CONNECTIONS: integer(500, 1, 100_000),
+    SSE_MAX_CONNECTIONS_PER_IP: integer(10, 1, 10_000),
 
     TEMPORAL_ADDRESS: optionalText,
     TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
@@ -94,6 +116,15 @@ const schema = z
     STUCK_RETRY_INTERVAL: duration('15m'),
     /** Who bears a lost chargeback: the creator (taken off the payout, or reversed from it once paid) or the platform. */
     DISPUTE_RECOVERY: z.enum(['creator', 'platform']).default('creator'),
+    /** Part of each payout held back against chargebacks (percent, 0 = none), and for how long before it is released. */
+    PAYOUT_RESERVE_PERCENT: percentAsBps('0', 50),
+    PAYOUT_RESERVE_DAYS: days('180d'),
+
+    /** Velocity limits per hour (src/abuse/velocity-limits.ts): card attempts weighted (decline 3, success 1), sign-ups counted. */
+    CARD_ATTEMPTS_PER_USER: integer(DEFAULT_CARD_ATTEMPTS_PER_USER, 1, 1_000_000),
+    CARD_ATTEMPTS_PER_IP: integer(DEFAULT_CARD_ATTEMPTS_PER_IP, 1, 1_000_000),
+    CARD_ATTEMPTS_PER_CARD: integer(DEFAULT_CARD_ATTEMPTS_PER_CARD, 1, 1_000_000),
+    SIGNUPS_PER_IP: integer(DEFAULT_SIGNUPS_PER_IP, 1, 1_000_000),
 
     SMTP_URL: optionalText.pipe(z.url({ protocol: /^smtps?$/ }).optional()),
     MAIL_FROM: z.string().default('Crowdfund <no-reply@crowdfund.local>'),
@@ -126,7 +157,14 @@ function toConfig(env: z.output<typeof schema>) {
     env: env.NODE_ENV,
     logLevel: env.LOG_LEVEL,
     database: { url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE },
-    http: { host: env.HOST, port: env.PORT, publicUrl: env.PUBLIC_URL.replace(/\/$/, ''), corsOrigins: env.CORS_ORIGINS, trustProxy: env.TRUST_PROXY },
+    http: {
+      host: env.HOST,
+      port: env.PORT,
+      publicUrl: env.PUBLIC_URL.replace(/\/$/, ''),
+      corsOrigins: env.CORS_ORIGINS,
+      trustProxy: env.TRUST_PROXY,
+      sse: { maxConnections: env.SSE_MAX_CONNECTIONS, maxConnectionsPerIp: env.SSE_MAX_CONNECTIONS_PER_IP },
+    },
     temporal: {
       address: env.TEMPORAL_ADDRESS,
       namespace: env.TEMPORAL_NAMESPACE,
@@ -154,9 +192,17 @@ function toConfig(env: z.output<typeof schema>) {
       fundsRetryIntervalMs: env.PAYOUT_FUNDS_RETRY_INTERVAL,
       onboardingReminderIntervalMs: env.ONBOARDING_REMINDER_INTERVAL,
       stuckRetryIntervalMs: env.STUCK_RETRY_INTERVAL,
+      payoutReserveBps: env.PAYOUT_RESERVE_PERCENT,
+      payoutReservePeriodMs: env.PAYOUT_RESERVE_DAYS,
     },
     mail: { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM },
     disputes: { recovery: env.DISPUTE_RECOVERY },
+    abuse: {
+      cardAttemptsPerUser: env.CARD_ATTEMPTS_PER_USER,
+      cardAttemptsPerIp: env.CARD_ATTEMPTS_PER_IP,
+      cardAttemptsPerCard: env.CARD_ATTEMPTS_PER_CARD,
+      signupsPerIp: env.SIGNUPS_PER_IP,
+    },
   };
 }
 

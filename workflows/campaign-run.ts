@@ -4,7 +4,7 @@
  */
 import { type Outcome } from '../src/rules/outcome';
 import { type stripeActivities } from './activity-proxies';
-import { type CampaignPhase, type CampaignSettings, type CampaignState, type PayoutState } from './messages';
+import { type CampaignPhase, type CampaignSettings, type CampaignState, type PayoutState, type ReserveState } from './messages';
 
 /** Everything a run must hand to the next one. Fields added later are optional: older runs resume without them. */
 export interface CampaignRunState {
@@ -29,6 +29,8 @@ export interface CampaignRunState {
   payoutWake?: { accountUpdated: boolean; retry: boolean };
   refunds?: RefundQueueState;
   failedRefunds: string[];
+  /** The payout's reserve against chargebacks, from the payout until it is released. */
+  reserve?: ReserveState;
 }
 
 export interface RefundQueueState {

@@ -6,7 +6,9 @@
  * It sleeps until the start and then the deadline (a cancel signal wakes it early), closes pledging, decides the
  * outcome with the pure rule, settles every pledge through a sliding window of `settlePledgeWorkflow` children
  * (settlement-window.ts), pays the creator once the payout delay has passed and the funds are there (payout.ts),
- * and stays open for support's refunds (refund-queue.ts). No dependency being down fails it: a step that gives up
+ * releases the payout's reserve against chargebacks when its period ends, if the payout held one back (reserve.ts),
+ * and stays open for support's refunds (refund-queue.ts) until both the refund window and the reserve period are over.
+ * No dependency being down fails it: a step that gives up
  * waits as `stuck`. It continues as new between settlement pages, and in the payout and refund-window phases once
  * its history grows, so no run's history grows with the number of pledges or refunds.
  */
@@ -38,6 +40,7 @@ import {
   retrySettlementSignal,
 } from './messages';
 import { payOut } from './payout';
+import { releaseReserve, reserveHeld } from './reserve';
 import { startRefundQueue } from './refund-queue';
 import { CampaignEndsAtKey, CampaignIdKey, CampaignModelKey, CampaignStatusKey } from './search-attributes';
 import { applyReport, settleAllPledges } from './settlement-window';
@@ -47,6 +50,8 @@ export type { CampaignRunState } from './campaign-run';
 
 /** Runs recorded before the payout and refund-window phases could continue as new replay without doing so. */
 const CONTINUE_AS_NEW_AFTER_SETTLEMENT = 'continue-as-new-after-settlement';
+/** Runs recorded before payouts could hold a reserve back replay without its timer and release. */
+const PAYOUT_RESERVE = 'payout-reserve';
 /**
  * A run hands over to a new one after this many refunds signalled or payout checks (each adds a handful of events),
  * or once its history reaches HISTORY_EVENTS_PER_RUN, whichever comes first: far below Temporal's limits.
@@ -65,6 +70,7 @@ export interface CampaignWorkflowInput {
 function statusOf(state: CampaignRunState): string {
   if (state.phase === 'done') return 'closed';
   if (state.payout?.state === 'stuck') return 'payout_stuck';
+  if (state.reserve?.state === 'stuck') return 'reserve_stuck';
   if (state.refunds && Object.keys(state.refunds.stuck).length > 0) return 'refund_stuck';
   if (state.payout?.state === 'paid') return 'paid_out';
   if (state.outcome && state.phase !== 'settling') return state.outcome;
@@ -101,6 +107,7 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
     payout: state.payout,
     refunds: { queued: state.refunds.queue.length, stuck: state.refunds.stuck },
     failedRefunds: state.failedRefunds,
+    ...(state.reserve ? { reserve: state.reserve } : {}),
   });
 
   // Loaded after the handlers are registered; status updates before then have nothing to show.
@@ -127,6 +134,7 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
         `**${status}** · pledged ${state.totals.pledged} ${campaign.currency} minor units by ${state.totals.backers} backers` +
           (state.outcome ? ` · captured ${p.captured}, released ${p.released}, refunded ${p.refunded}, errored ${p.errored}, dropped ${p.dropped}, stuck ${p.stuck}` : '') +
           (state.payout?.state === 'stuck' ? ` · payout stuck: ${state.payout.reason ?? 'unknown'}` : '') +
+          (state.reserve?.state === 'stuck' ? ` · reserve release stuck: ${state.reserve.reason ?? 'unknown'}` : '') +
           (stuckRefunds > 0 ? ` · ${stuckRefunds} refunds stuck, e.g. ${Object.values(state.refunds.stuck)[0]}` : ''),
       );
     },
@@ -161,7 +169,7 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
     refunds.add(refundId);
   });
   setHandler(retrySettlementSignal, async () => {
-    if (state.payout?.state === 'stuck') state.payoutWake.retry = true;
+    if (state.payout?.state === 'stuck' || state.reserve?.state === 'stuck') state.payoutWake.retry = true;
     if (state.refunds.retryAt !== null) state.refunds.retryAt = null;
     for (const pledgeId of Object.keys(settlement.waiting)) {
       await getExternalWorkflowHandle(pledgeSettlementWorkflowId(campaignId, pledgeId))
@@ -209,12 +217,16 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
 
   if (state.phase === 'paying_out') {
     if ((await payOut(run)) === 'continue_as_new') return run.continueAsNew();
+    const reserve = settings.payoutReserve;
+    if (reserve && (state.payout?.reserve ?? 0) > 0 && patched(PAYOUT_RESERVE)) state.reserve = reserveHeld(reserve.periodMs);
     state.phase = 'refund_window';
     run.upsertStatusAndDetails();
   }
 
   if (state.phase === 'refund_window') {
     const closesAt = (state.settledAt ?? Date.now()) + settings.refundWindowMs;
+    // The reserve period and the refund window overlap: the campaign closes once both are over.
+    if (state.reserve && (await releaseReserve(run, state.reserve)) === 'continue_as_new') return run.continueAsNew();
     await waitUntil(closesAt, run.continueAsNewDue);
     if (run.continueAsNewDue()) return run.continueAsNew();
     state.phase = 'done';

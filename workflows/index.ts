@@ -3,3 +3,4 @@ export { campaignWorkflow } from './campaign';
 export { settlePledgeWorkflow } from './settle-pledge';
 export { notificationOutboxWorkflow } from './notification-outbox';
 export { pendingPledgeSweepWorkflow } from './pending-pledge-sweep';
+export { dataRetentionWorkflow } from './data-retention';

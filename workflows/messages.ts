@@ -51,6 +51,22 @@ export interface PayoutState {
   transferId: string | null;
   /** Why the payout is stuck. */
   reason?: string;
+  /** Held back from the transfer against chargebacks (settlement minor units); absent or 0: none. */
+  reserve?: number;
+}
+
+/** The payout's reserve, from the payout until a second transfer released what disputes left of it. */
+export interface ReserveState {
+  /** `stuck`: the release gave up (Stripe down); it tries again by itself, or at once on `retrySettlement`. */
+  state: 'held' | 'stuck' | 'released';
+  /** Workflow time at which the reserve period ends. */
+  releaseAt: number;
+  /** When a stuck release tries again (workflow time). */
+  nextCheckAt: number | null;
+  /** What the release paid (settlement minor units), once released. */
+  released: number | null;
+  transferId: string | null;
+  reason?: string;
 }
 
 export interface CampaignState {
@@ -64,6 +80,8 @@ export interface CampaignState {
   /** Support's refunds waiting to be carried out, and those stuck (refund id -> why), retried until done. */
   refunds: { queued: number; stuck: Record<string, string> };
   failedRefunds: string[];
+  /** The payout's reserve, when one was held back. */
+  reserve?: ReserveState;
 }
 export const campaignStateQuery = defineQuery<CampaignState>('campaignState');
 
@@ -94,6 +112,12 @@ export interface CampaignSettings {
    * Absent in campaigns published before it existed: they use the default.
    */
   stuckRetryIntervalMs?: number;
+  /**
+   * A reserve against chargebacks (PAYOUT_RESERVE_PERCENT, PAYOUT_RESERVE_DAYS): `bps` of the creator's payout held
+   * back, released by a second transfer `periodMs` after the payout. Absent: no reserve (and campaigns published
+   * before it existed).
+   */
+  payoutReserve?: { bps: number; periodMs: number };
 }
 
 export function campaignWorkflowId(campaignId: string): string {

@@ -41,15 +41,19 @@ export async function payOut(run: CampaignRun): Promise<'done' | 'continue_as_ne
     run.countStep();
     const wasStuck = state.payout.state === 'stuck';
     try {
-      const readiness = await stripe.payoutReadiness({ campaignId, asOfMs: Date.now() });
+      // A reserve against chargebacks comes off the transfer (released later: reserve.ts).
+      const reserveBps = settings.payoutReserve?.bps ?? 0;
+      const readiness = await stripe.payoutReadiness({ campaignId, asOfMs: Date.now(), ...(reserveBps > 0 ? { reserveBps } : {}) });
       if (readiness.state === 'nothing_to_pay') {
         state.payout = { state: 'nothing_to_pay', amount: 0, transferId: null };
         return 'done';
       }
       if (readiness.state === 'ready') {
         try {
-          const sent = await run.money.run(() => stripe.sendPayout({ campaignId }));
-          state.payout = sent ? { state: 'paid', amount: sent.amount, transferId: sent.transferId } : { state: 'nothing_to_pay', amount: 0, transferId: null };
+          const sent = await run.money.run(() => stripe.sendPayout({ campaignId, ...(reserveBps > 0 ? { reserveBps } : {}) }));
+          state.payout = sent
+            ? { state: 'paid', amount: sent.amount, transferId: sent.transferId, ...(sent.reserve > 0 ? { reserve: sent.reserve } : {}) }
+            : { state: 'nothing_to_pay', amount: 0, transferId: null };
           return 'done';
         } catch (error) {
           if (!isPayoutNotReady(error)) throw error;

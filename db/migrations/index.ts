@@ -10,6 +10,11 @@ import * as m0008 from './0008_pledge_cancellation';
 import * as m0009 from './0009_settlement_currency';
 import * as m0010 from './0010_refund_failures';
 import * as m0011 from './0011_disputes';
+import * as m0012 from './0012_payout_reserve';
+import * as m0013 from './0013_staff_audit';
+import * as m0014 from './0014_velocity';
+import * as m0015 from './0015_reconciliation_jobs';
+import * as m0016 from './0016_retention';
 
 /** Every migration, in order. Exported from code rather than read from disk, so build output and tests agree. */
 const migrations: Record<string, Migration> = {
@@ -24,6 +29,11 @@ const migrations: Record<string, Migration> = {
   '0009_settlement_currency': m0009,
   '0010_refund_failures': m0010,
   '0011_disputes': m0011,
+  '0012_payout_reserve': m0012,
+  '0013_staff_audit': m0013,
+  '0014_velocity': m0014,
+  '0015_reconciliation_jobs': m0015,
+  '0016_retention': m0016,
 };
 
 export const migrationProvider: MigrationProvider = {

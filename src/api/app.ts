@@ -7,6 +7,7 @@ import { type ApiContext, authenticate } from './context';
 import { notFound } from '../errors';
 import { errorHandler } from './errors';
 import { applyHttpEdge } from './http-edge';
+import { assignRequestId } from './request-id';
 import { openApiDocument } from './openapi';
 import { authRoutes } from './routes/auth';
 import { campaignLifecycleRoutes } from './routes/campaign-lifecycle';
@@ -21,6 +22,8 @@ import { supportRoutes } from './routes/support';
 
 export function createApp(context: ApiContext): express.Express {
   const app = express();
+  // First, so that every answer carries it, CORS preflights and refusals included.
+  app.use(assignRequestId());
   applyHttpEdge(app, context.config);
 
   const openApi = openApiDocument();

@@ -9,6 +9,7 @@ import { type Role, type User } from '../../db/schema';
 import { findSession, type Session } from '../auth/tokens';
 import { type Config } from '../config';
 import { type ProgressHub } from '../progress/progress-hub';
+import { type ReconciliationJobs } from '../reconciliation/reconciliation-jobs';
 import { type CampaignWorkflows } from '../temporal/campaign-workflows';
 import { type Logger } from '../logger';
 import { DomainError, forbidden, unauthenticated } from '../errors';
@@ -23,6 +24,8 @@ export interface ApiContext {
   stripe?: Stripe;
   /** Live progress fan-out (one LISTEN connection per process); the SSE endpoint answers 503 without it. */
   progress?: ProgressHub;
+  /** Reconciliations run in the background (made on first use when absent; the server stops it on shutdown). */
+  reconciliationJobs?: ReconciliationJobs;
 }
 
 export function requireStripe(context: ApiContext): Stripe {

@@ -105,7 +105,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     }
     // A MoneyError lands here too, on purpose: amounts from a request are parsed where their field is known (a 400
     // naming it), so one that reaches this handler came from our own numbers, and that is our fault, not the client's.
-    logger.error({ err: error, method: req.method, path: req.path }, 'unhandled error');
+    logger.error({ err: error, method: req.method, path: req.path, requestId: res.getHeader('X-Request-Id') }, 'unhandled error');
     send(500, 'internal_error', 'Something went wrong on our side; it has been logged');
   };
 }

@@ -16,8 +16,8 @@ export function applyHttpEdge(app: Express, config: Config): void {
   app.use(
     cors({
       origin: config.http.corsOrigins,
-      allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key'],
-      exposedHeaders: ['Retry-After', 'Idempotent-Replayed'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'X-Request-Id'],
+      exposedHeaders: ['Retry-After', 'Idempotent-Replayed', 'X-Request-Id'],
       maxAge: 600,
     }),
   );

@@ -1,7 +1,7 @@
 /**
  * `Idempotency-Key` for the API's money endpoints, as Stripe does it: the first request with a key runs, and its
  * response is stored; the same key with the same body replays that response; with another body it is a 422; while
- * the first is still running, a 409. Responses of 5xx are not stored, so the client may retry with the same key.
+ * the first is still running, a 409. Responses of 5xx and 429 are not stored, so the client may retry with the same key.
  *
  * A key must not say "still running" forever: an answer that could not be recorded (Postgres down) is still sent
  * and recorded once the database is back, and a key whose request died with its process (or whose claim's commit
@@ -71,7 +71,8 @@ export function idempotent(context: ApiContext): RequestHandler {
     res.json = (body: unknown) => {
       const status = res.statusCode;
       const record = () =>
-        (status < 500
+        // A 429 is given back like a 5xx: the request was not carried out, and a retry after Retry-After may be.
+        (status < 500 && status !== 429
           ? db.updateTable('idempotency_keys').set({ response_status: status, response_body: JSON.stringify(body), completed_at: new Date() }).where('user_id', '=', user.id).where('key', '=', key)
           : db.deleteFrom('idempotency_keys').where('user_id', '=', user.id).where('key', '=', key).where('response_status', 'is', null)
         ).execute();

@@ -10,11 +10,12 @@ import { loginBody, signupBody } from './routes/auth';
 import { changePledgeBody, paymentMethodBody, placePledgeBody, pledgeIdParams } from './routes/pledges';
 import { refundBody } from './routes/support';
 import { disputeIdParams, disputeListQuery, evidenceBody } from './routes/disputes';
+import { auditQuery, commissionBody, roleBody, userIdParams } from './routes/ops';
 
 type Access = 'anyone' | 'signed in' | 'support' | 'ops';
 
 export interface RouteDoc {
-  method: 'get' | 'post' | 'patch' | 'delete';
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   path: string;
   summary: string;
   access: Access;
@@ -49,8 +50,12 @@ export const ROUTES: RouteDoc[] = [
   { method: 'post', path: '/api/support/disputes/{id}/evidence', summary: 'Send evidence to Stripe, submitted unless submit is false (Idempotency-Key header required)', access: 'support', params: disputeIdParams, body: evidenceBody, success: 200 },
   { method: 'post', path: '/api/support/disputes/{id}/accept', summary: 'Accept the dispute as lost (Idempotency-Key header required)', access: 'support', params: disputeIdParams, success: 200 },
   { method: 'get', path: '/api/ops/campaigns/{id}', summary: 'The campaign workflow state', access: 'ops', params: campaignIdParams, success: 200 },
-  { method: 'get', path: '/api/ops/campaigns/{id}/reconciliation', summary: 'Where every cent went: ledger, pledge rows and Stripe agree', access: 'ops', params: campaignIdParams, success: 200 },
+  { method: 'post', path: '/api/ops/campaigns/{id}/reconciliation', summary: 'Start reconciling in the background (or find the run in progress)', access: 'ops', params: campaignIdParams, success: 202 },
+  { method: 'get', path: '/api/ops/campaigns/{id}/reconciliation', summary: 'The latest reconciliation: its progress, or where every cent went (ledger, pledge rows and Stripe agree)', access: 'ops', params: campaignIdParams, success: 200 },
   { method: 'post', path: '/api/ops/campaigns/{id}/retry-settlement', summary: 'Retry errored settlements now', access: 'ops', params: campaignIdParams, success: 202 },
+  { method: 'put', path: '/api/ops/campaigns/{id}/commission', summary: 'Override the campaign\'s commission (500-800 bps) until settlement starts', access: 'ops', params: campaignIdParams, body: commissionBody, success: 200 },
+  { method: 'put', path: '/api/ops/users/{id}/role', summary: 'Grant or revoke a staff role (never the last ops)', access: 'ops', params: userIdParams, body: roleBody, success: 200 },
+  { method: 'get', path: '/api/ops/audit', summary: 'The staff audit log, newest first (filters; keyset pages)', access: 'ops', query: auditQuery, success: 200 },
   { method: 'post', path: '/api/webhooks/stripe', summary: 'Stripe events (signed)', access: 'anyone', success: 200 },
 ];
 

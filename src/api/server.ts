@@ -29,6 +29,8 @@ export async function startApiServer(context: ApiContext, host: string, port: nu
       const force = setTimeout(() => server.closeAllConnections(), 5_000);
       await closed;
       clearTimeout(force);
+      // Before the caller closes the pools: running reconciliations stop and say so on their rows.
+      await context.reconciliationJobs?.stop();
     },
   };
 }

@@ -3,7 +3,7 @@
  * document. Rules that need the currency or the clock (money, dates) are checked in src/campaigns/validation.ts.
  */
 import { z } from 'zod';
-import { MAX_PLATFORM_FEE_BPS, MIN_PLATFORM_FEE_BPS, SUPPORTED_CURRENCIES } from '../money';
+import { SUPPORTED_CURRENCIES } from '../money';
 
 const decimal = z.string().regex(/^(0|[1-9][0-9]*)(\.[0-9]+)?$/, 'must be a decimal amount such as "1500.00"');
 const slug = z.string().regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'lowercase letters, digits and single dashes').max(80);
@@ -25,7 +25,8 @@ export const campaignFields = {
   startsAt: timestamp,
   endsAt: timestamp,
   refundTerms: text().trim().min(1).max(5_000).optional(),
-  platformFeeBps: z.number().int().min(MIN_PLATFORM_FEE_BPS).max(MAX_PLATFORM_FEE_BPS).optional(),
+  // No platformFeeBps: the platform sets its commission (PLATFORM_FEE_BPS, ops per campaign), never the creator, and
+  // the strict bodies refuse it by name.
 };
 
 export const createCampaignBody = z.strictObject(campaignFields);

@@ -2,7 +2,7 @@
  * `.data/platform.json`: where the platform `npm start` runs can be reached, written once it is up and removed when
  * it stops, so that `npm run demo` (in another terminal) finds it without configuration.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface PlatformFile {
@@ -15,8 +15,15 @@ export interface PlatformFile {
 
 const fileIn = (dataDir: string) => join(dataDir, 'platform.json');
 
+/**
+ * Readable by its owner only: it holds the database URL (with any password in it). Written to a fresh file created
+ * 0600 and renamed over the old one, so a file left with wider permissions is replaced, and a reader never sees half.
+ */
 export function writePlatformFile(dataDir: string, platform: PlatformFile): void {
-  writeFileSync(fileIn(dataDir), `${JSON.stringify(platform, null, 2)}\n`);
+  const temporary = `${fileIn(dataDir)}.${process.pid}.tmp`;
+  rmSync(temporary, { force: true });
+  writeFileSync(temporary, `${JSON.stringify(platform, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+  renameSync(temporary, fileIn(dataDir));
 }
 
 export function removePlatformFile(dataDir: string): void {

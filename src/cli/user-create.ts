@@ -1,11 +1,14 @@
 /**
  * `npm run user:create -- --email staff@example.com --role support|ops [--name "..."] [--password "..."]`:
  * creates a staff account (or changes an existing account's role). Prints a generated password when none is given.
+ * A role given or changed is audited with the actor `cli`, in the same transaction (`npm run user:role` changes a
+ * role alone).
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { AppDatabase } from '../../db/database';
+import { CLI_ACTOR, recordStaffAction } from '../audit/staff-audit';
 import { saveStaffUser } from '../auth/staff';
 import { loadConfig } from '../config';
 import { runCli, UsageError } from './run';
@@ -31,7 +34,19 @@ runCli(async () => {
   const config = loadConfig();
   const database = new AppDatabase({ connectionString: config.database.url, applicationName: 'crowdfund-user-create' });
   try {
-    const user = await saveStaffUser(database.db, { email, role, ...(name ? { name } : {}), password: parsed.data.password ?? generated! });
+    const user = await database.transaction(async (trx) => {
+      const before = await trx.selectFrom('users').select('role').where((eb) => eb(eb.fn('lower', ['email']), '=', email)).forUpdate().executeTakeFirst();
+      const saved = await saveStaffUser(trx, { email, role, ...(name ? { name } : {}), password: parsed.data.password ?? generated! });
+      if (before?.role !== saved.role && (before !== undefined || saved.role !== 'user')) {
+        await recordStaffAction(trx, { actor: CLI_ACTOR, requestId: null }, {
+          action: saved.role === 'user' ? 'role.revoked' : 'role.granted',
+          objectType: 'user',
+          objectId: saved.id,
+          details: { email: saved.email, from: before?.role ?? null, to: saved.role, created: before === undefined },
+        });
+      }
+      return saved;
+    });
     console.log(`${user.email} (${user.id}) now has role ${user.role}`);
     if (generated) console.log(`password: ${generated}`);
   } finally {

@@ -242,8 +242,16 @@ export async function runDemo(platform: PlatformFile, print: (line: string) => v
 
   step('Reconciliation: the ledger, the pledge rows and Stripe agree to the cent');
   for (const campaign of [kettle, boots]) {
-    const view = await staff.ops.get<ReconciliationView>(`/api/ops/campaigns/${campaign.id}/reconciliation`);
-    print(`   "${campaign.title}"`);
+    // A background job: POST starts it (Stripe is asked about every pledge), GET shows its progress, then the report.
+    const path = `/api/ops/campaigns/${campaign.id}/reconciliation`;
+    const { id: jobId } = await staff.ops.post<ReconciliationJobView>(path);
+    const job = await waitFor(`the reconciliation of "${campaign.title}"`, async () => {
+      const latest = await staff.ops.get<ReconciliationJobView>(path);
+      return latest.id === jobId && (latest.status === 'succeeded' || latest.status === 'failed') ? latest : undefined;
+    });
+    if (!job.result) throw new Error(`demo: the reconciliation of "${campaign.title}" failed: ${job.error}`);
+    const view = job.result;
+    print(`   "${campaign.title}" (POST ${path}: job ${jobId}, ${job.progress.pledgesChecked} pledges checked on Stripe)`);
     for (const line of reconciliationLines(view)) say(line);
     expect(view.balanced, `"${campaign.title}" does not reconcile`);
   }
@@ -276,6 +284,15 @@ async function myPledge(api: ApiClient, pledgeId: string): Promise<PledgeView> {
 }
 
 const opsState = (ops: ApiClient, campaignId: string) => ops.get<OpsView>(`/api/ops/campaigns/${campaignId}`);
+
+/** What GET /api/ops/campaigns/:id/reconciliation answers (src/api/routes/ops.ts). */
+interface ReconciliationJobView {
+  id: string;
+  status: 'queued' | 'running' | 'succeeded' | 'failed';
+  progress: { pledgesChecked: number; pledgesTotal: number | null };
+  result: ReconciliationView | null;
+  error: string | null;
+}
 
 const ifSettled = <T>(value: T, done: (value: T) => boolean): T | undefined => (done(value) ? value : undefined);
 

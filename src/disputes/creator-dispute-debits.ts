@@ -17,7 +17,7 @@ export async function creatorDisputeDebits(db: Db | Tx, campaignId: string): Pro
     .selectFrom('disputes')
     .select([sql<number>`coalesce(sum(settlement_amount), 0)`.as('lost'), sql<number>`coalesce(sum(fee), 0)`.as('fees')])
     .where('campaign_id', '=', campaignId)
-    .where('recovery', 'in', ['payout', 'pending', 'reversed'])
+    .where('recovery', 'in', ['payout', 'reserve', 'pending', 'reversed'])
     .executeTakeFirstOrThrow();
   return { disputesLost: Number(row.lost), disputeFees: Number(row.fees) };
 }

@@ -23,6 +23,8 @@ export interface DisputeReconciliation {
   reversed: number;
   /** Reversals decided but not made yet (settlement). */
   owedBack: number;
+  /** The creators' shares drawn from the payout's reserve (settlement). */
+  reserveDrawn: number;
 }
 
 export async function reconcileDisputes(
@@ -42,6 +44,7 @@ export async function reconcileDisputes(
       sql<number>`coalesce(sum(settlement_amount) filter (where status = 'won'), 0)`.as('reinstated'),
       sql<number>`coalesce(sum(recovery_amount) filter (where recovery = 'reversed'), 0)`.as('reversed'),
       sql<number>`coalesce(sum(recovery_amount) filter (where recovery = 'pending'), 0)`.as('owed_back'),
+      sql<number>`coalesce(sum(reserve_drawn), 0)`.as('reserve_drawn'),
     ])
     .where('campaign_id', '=', campaignId)
     .executeTakeFirstOrThrow();
@@ -75,5 +78,6 @@ export async function reconcileDisputes(
     disputed: ledger.dispute_withdrawal - ledger.dispute_reinstatement + ledger.dispute_fee,
     reversed: Number(totals.reversed),
     owedBack: Number(totals.owed_back),
+    reserveDrawn: Number(totals.reserve_drawn),
   };
 }

@@ -2,9 +2,10 @@
  * Who bears a lost dispute, decided once when Stripe closes it as lost (DISPUTE_RECOVERY):
  * - `platform`: the platform; nothing is taken from the creator, before or after the payout.
  * - `creator`, before the payout: the payout comes out smaller (`creatorDisputeDebits` in its arithmetic).
- * - `creator`, after the payout: the creator's share (src/rules/dispute-recovery.ts) is taken back by a reversal of
- *   the payout's transfer, a step of its own with its own key (`dispute-<id>-recovery`), recorded as owed first and
- *   retried on every later sync of the dispute until Stripe made it.
+ * - `creator`, after the payout: the creator's share (src/rules/dispute-recovery.ts) is drawn from the payout's
+ *   reserve while one is held (`reserve`: nothing moves on Stripe, the platform keeps that much of the reserve), and
+ *   what the reserve does not cover is taken back by a reversal of the payout's transfer, a step of its own with its
+ *   own key (`dispute-<id>-recovery`), recorded as owed first and retried on every later sync until Stripe made it.
  * A won dispute costs the creator nothing: the amount comes back, and the platform bears Stripe's fee.
  */
 import { sql } from 'kysely';
@@ -23,11 +24,23 @@ export interface RecoveryDecision {
   recovery: DisputeRecovery;
   recovery_amount: number;
   platform_fee_reversal: number;
+  reserve_drawn: number;
+}
+
+/** What is left of the payout's reserve: held, less what disputes drew on it; none once its release has begun. */
+async function reserveHeld(trx: Tx, payout: { campaign_id: string; reserve_status: string | null; reserve_amount: number }): Promise<number> {
+  if (payout.reserve_status !== 'held') return 0;
+  const drawn = await trx
+    .selectFrom('disputes')
+    .select(sql<number>`coalesce(sum(reserve_drawn), 0)`.as('total'))
+    .where('campaign_id', '=', payout.campaign_id)
+    .executeTakeFirstOrThrow();
+  return payout.reserve_amount - Number(drawn.total);
 }
 
 /** Decides, in the transaction that records the dispute closed, under the payout's lock (as refunds decide theirs). */
 export async function decideRecovery(trx: Tx, dispute: Dispute, policy: DisputeRecoveryPolicy): Promise<RecoveryDecision> {
-  const none = (recovery: DisputeRecovery): RecoveryDecision => ({ recovery, recovery_amount: 0, platform_fee_reversal: 0 });
+  const none = (recovery: DisputeRecovery): RecoveryDecision => ({ recovery, recovery_amount: 0, platform_fee_reversal: 0, reserve_drawn: 0 });
   if (dispute.status !== 'lost') return none('not_needed');
   if (policy === 'platform') return none('platform');
   const payout = await trx.selectFrom('payouts').selectAll().where('campaign_id', '=', dispute.campaign_id).forUpdate().executeTakeFirst();
@@ -50,26 +63,27 @@ export async function decideRecovery(trx: Tx, dispute: Dispute, policy: DisputeR
     .where('recovery', '=', 'pending')
     .executeTakeFirstOrThrow();
   const transferredNet = settlement.transfer - settlement.transfer_reversal - Number(owedBack.total) - Number(disputesOwedBack.total);
-  const { transferReversal, platformFeeReversal } = recoveryForLostDispute({
+  const { reserveDrawn, transferReversal, platformFeeReversal } = recoveryForLostDispute({
     ...collectedFromLedger(settlement),
     ...(await creatorDisputeDebits(trx, dispute.campaign_id)),
     platformFeeBps: campaign.platform_fee_bps,
     lost: { amount: dispute.settlement_amount, fee: dispute.fee },
     transferredNet,
+    reserveHeld: await reserveHeld(trx, payout),
   });
   // The creator holds nothing more from this campaign: the platform bears the loss.
-  if (transferReversal === 0) return none('platform');
+  if (transferReversal === 0 && reserveDrawn === 0) return none('platform');
+  const entry = { campaignId: dispute.campaign_id, pledgeId: dispute.pledge_id, currency: payout.currency, stripeObjectId: dispute.stripe_dispute_id };
   await recordLedgerEntries(trx, [
-    {
-      campaignId: dispute.campaign_id,
-      pledgeId: dispute.pledge_id,
-      kind: 'platform_fee_reversal',
-      amount: platformFeeReversal,
-      currency: payout.currency,
-      stripeObjectId: dispute.stripe_dispute_id,
-    },
+    { ...entry, kind: 'platform_fee_reversal', amount: platformFeeReversal },
+    { ...entry, kind: 'reserve_drawn', amount: reserveDrawn },
   ]);
-  return { recovery: 'pending', recovery_amount: transferReversal, platform_fee_reversal: platformFeeReversal };
+  return {
+    recovery: transferReversal === 0 ? 'reserve' : 'pending',
+    recovery_amount: transferReversal,
+    platform_fee_reversal: platformFeeReversal,
+    reserve_drawn: reserveDrawn,
+  };
 }
 
 /** This dispute's reversal of the payout's transfer, if an earlier attempt made one (keys expire after 24 h). */

@@ -1,11 +1,12 @@
 /**
  * Support staff's side of disputes: the queue, evidence sent to Stripe, and accepting a loss. Stripe is written to
  * with keys built from the dispute and what is sent, and its answer (the dispute as it is now) is booked at once, as
- * the webhook that follows would book it.
+ * the webhook that follows would book it. Each is audited once Stripe has taken it and it is booked.
  */
 import { createHash } from 'node:crypto';
 import Stripe from 'stripe';
 import { type DisputeStatus, OPEN_DISPUTE_STATUSES } from '../../db/schema';
+import { type AuditContext, recordStaffAction } from '../audit/staff-audit';
 import { conflict, DomainError, notFound } from '../errors';
 import { stripeKeys } from '../payments/idempotency-keys';
 import { type DisputeDeps, recordDispute } from './dispute-sync';
@@ -45,7 +46,7 @@ async function askStripe(call: () => Promise<Stripe.Dispute>): Promise<Stripe.Di
 }
 
 /** Text evidence (Stripe's field names), staged and, unless `submit` is false, submitted for the issuer to decide. */
-export async function submitEvidence(deps: DisputeDeps, input: { disputeId: string; evidence: Record<string, string>; submit: boolean }): Promise<DisputeView> {
+export async function submitEvidence(deps: DisputeDeps, input: { disputeId: string; evidence: Record<string, string>; submit: boolean; audit: AuditContext }): Promise<DisputeView> {
   const dispute = await answerableDispute(deps, input.disputeId);
   const sorted = Object.fromEntries(Object.entries(input.evidence).sort(([a], [b]) => a.localeCompare(b)));
   const digest = createHash('sha256').update(JSON.stringify({ evidence: sorted, submit: input.submit })).digest('hex').slice(0, 32);
@@ -56,12 +57,27 @@ export async function submitEvidence(deps: DisputeDeps, input: { disputeId: stri
       { idempotencyKey: stripeKeys.disputeEvidence(dispute.stripe_dispute_id, digest) },
     ),
   );
-  return disputeView((await recordDispute(deps, updated))!);
+  const view = disputeView((await recordDispute(deps, updated))!);
+  // Which fields, not their text: evidence carries the backer's personal data, and Stripe keeps it.
+  await recordStaffAction(deps.database.db, input.audit, {
+    action: 'dispute.evidence_submitted',
+    objectType: 'dispute',
+    objectId: dispute.id,
+    details: { stripeDisputeId: dispute.stripe_dispute_id, fields: Object.keys(sorted), submitted: input.submit, evidenceDigest: digest, status: updated.status },
+  });
+  return view;
 }
 
 /** Accepts the loss (Stripe's `close`): the dispute is lost at once, and who bears it is decided as for any loss. */
-export async function acceptDispute(deps: DisputeDeps, input: { disputeId: string }): Promise<DisputeView> {
+export async function acceptDispute(deps: DisputeDeps, input: { disputeId: string; audit: AuditContext }): Promise<DisputeView> {
   const dispute = await answerableDispute(deps, input.disputeId);
   const closed = await askStripe(() => deps.stripe.disputes.close(dispute.stripe_dispute_id, {}, { idempotencyKey: stripeKeys.disputeClose(dispute.stripe_dispute_id) }));
-  return disputeView((await recordDispute(deps, closed))!);
+  const view = disputeView((await recordDispute(deps, closed))!);
+  await recordStaffAction(deps.database.db, input.audit, {
+    action: 'dispute.accepted',
+    objectType: 'dispute',
+    objectId: dispute.id,
+    details: { stripeDisputeId: dispute.stripe_dispute_id, amount: dispute.amount, currency: dispute.currency, statusBefore: dispute.status, status: closed.status },
+  });
+  return view;
 }

@@ -104,6 +104,9 @@ export async function ledgerTotals(db: Db | Tx, campaignId: string, view: Ledger
     dispute_withdrawal: 0,
     dispute_fee: 0,
     dispute_reinstatement: 0,
+    reserve_held: 0,
+    reserve_drawn: 0,
+    reserve_released: 0,
   };
   for (const row of rows) totals[row.kind] = Number(row.total);
   return totals;

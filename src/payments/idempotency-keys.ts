@@ -19,6 +19,8 @@ export const stripeKeys = {
   pledgeRelease: (pledgeId: string, paymentIntentId: string) => `pledge-${pledgeId}-release-${paymentIntentId}`,
   /** One version of a campaign's payout: a new version (new amount) only after Stripe refused the previous one. */
   payout: (campaignId: string, version: number) => `payout-${campaignId}-v${version}`,
+  /** The second transfer of a payout that held a reserve back: what disputes left of it, once per campaign. */
+  reserveRelease: (campaignId: string) => `reserve-${campaignId}-release`,
   refund: (refundId: string) => `refund-${refundId}`,
   /** A cancelled keep-it-all campaign's full refund of a pledge: named by the pledge, as there is one per pledge. */
   cancellationRefund: (pledgeId: string) => `pledge-${pledgeId}-cancellation-refund`,

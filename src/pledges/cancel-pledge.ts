@@ -12,6 +12,7 @@ import { type AppDatabase } from '../../db/database';
 import { type Pledge } from '../../db/schema';
 import { conflict, forbidden, notFound } from '../errors';
 import { stripeKeys } from '../payments/idempotency-keys';
+import { sendRefundToWorkflow } from '../refunds/refund-pledge';
 import { requestRefund } from '../refunds/request-refund';
 import { type CampaignWorkflows } from '../temporal/campaign-workflows';
 import { lockPledge, pledgingClosed } from './pledge-lock';
@@ -52,7 +53,7 @@ export async function cancelPledge(
   if (pledge.status === 'captured') {
     if (!deps.workflows) throw conflict('refunds_unavailable', 'Refunds are not configured on this server');
     const { refund } = await requestRefund(database, { pledgeId: pledge.id, reason: 'backer_cancelled', requestedBy: backerId });
-    await deps.workflows.refund(pledge.campaign_id, refund.id);
+    await sendRefundToWorkflow({ database, workflows: deps.workflows }, pledge.campaign_id, refund.id);
     return { status: 'refunding', refundId: refund.id };
   }
   // The answer is the pledge row's: cancelled. A hold Stripe did not hear about is left to the sweep.

@@ -16,6 +16,7 @@ import { platformSettlementCurrency } from '../payments/platform-account';
 import { claimRewardUnit } from './reward-units';
 import { failPlacement, type PlacedPledge } from './placement-outcome';
 import { askStripe, ensureCustomer } from './placement-request';
+import { claimCardAttempt, recordCardOutcome } from './card-velocity';
 
 export interface PledgeRequest {
   campaignId: string;
@@ -23,6 +24,8 @@ export interface PledgeRequest {
   amount: string;
   rewardId?: string;
   paymentMethodId: string;
+  /** The client's address (API requests): counted by the velocity limits, and sent to Stripe Radar. */
+  ip?: string | undefined;
 }
 
 export async function placePledge(deps: { database: AppDatabase; stripe: Stripe; config: Config }, request: PledgeRequest): Promise<PlacedPledge> {
@@ -33,6 +36,12 @@ export async function placePledge(deps: { database: AppDatabase; stripe: Stripe;
   // A creator backing their own campaign could carry an all-or-nothing goal with their own money.
   if (campaign.creator_id === request.backer.id) throw forbidden('Creators cannot back their own campaign');
   const amount = pledgeAmount(request.amount, campaign.currency, await settlementCurrencyOrNone(stripe));
+
+  // Counted before the pledge row and Stripe: a card tester's attempts are bounded before they cost anything.
+  const attemptId = await claimCardAttempt(deps, { action: 'pledge', backer: request.backer, ip: request.ip, paymentMethodId: request.paymentMethodId });
+  const settleAttempt = (outcome: 'succeeded' | 'declined' | 'unanswered' | 'not_asked') =>
+    // Best effort: an outcome not written leaves the attempt counted as a decline, the safe side.
+    recordCardOutcome(database, attemptId, outcome).catch(() => undefined);
 
   const placement: Placement = campaign.model === 'kia' ? 'charge' : campaign.ends_at.getTime() - Date.now() <= config.campaigns.holdWindowMs ? 'hold' : 'save';
 
@@ -66,6 +75,7 @@ export async function placePledge(deps: { database: AppDatabase; stripe: Stripe;
           currency: campaign.currency,
           placement,
           payment_method_id: request.paymentMethodId,
+          placed_from_ip: request.ip ?? null,
         })
         .returningAll()
         .executeTakeFirstOrThrow();
@@ -75,17 +85,23 @@ export async function placePledge(deps: { database: AppDatabase; stripe: Stripe;
       }
       throw error;
     }
+  }).catch(async (error: unknown) => {
+    await settleAttempt('not_asked');
+    throw error;
   });
 
   // 2. Stripe, with keys from the pledge id. A resumed pledge is asked for as it was first time, with its placement.
   try {
     const customerId = await ensureCustomer(database, stripe, request.backer);
-    return await askStripe(database, stripe, campaign, pledge, customerId);
+    const placed = await askStripe(database, stripe, campaign, pledge, customerId);
+    await settleAttempt(placed.pledge.status === 'failed' ? 'declined' : 'succeeded');
+    return placed;
   } catch (error) {
     if (error instanceof Stripe.errors.StripeCardError || error instanceof Stripe.errors.StripeInvalidRequestError) {
       await failPlacement(database, pledge, error);
       // Converted into the settlement currency, the charge fell below Stripe's minimum there.
       const tooSmall = minimumChargeRefusal(error, campaign.currency);
+      await settleAttempt(tooSmall ? 'unanswered' : 'declined');
       if (tooSmall) throw tooSmall;
       if (error instanceof Stripe.errors.StripeCardError) {
         throw new DomainError('payment_declined', error.code ?? 'card_declined', error.message, error.decline_code ? { fields: [{ path: 'paymentMethodId', message: error.decline_code }] } : {});
@@ -95,6 +111,7 @@ export async function placePledge(deps: { database: AppDatabase; stripe: Stripe;
     // Stripe unreachable, or Postgres down (the error handler answers 503 for it): the pledge stays pending; a
     // retry of this request resumes it, and otherwise the sweep (resolvePendingPledges) asks Stripe again with the
     // same key and finds out what happened.
+    await settleAttempt('unanswered');
     if (error instanceof Stripe.errors.StripeError) {
       throw new DomainError('provider_unavailable', 'payment_provider_unavailable', 'The card network did not answer; try again with the same Idempotency-Key', { retryAfterSeconds: 1 });
     }

@@ -22,7 +22,9 @@ export async function askStripe(
   customerId: string,
   options: { findEarlierIntent?: () => Promise<Stripe.PaymentIntent | undefined> } = {},
 ): Promise<PlacedPledge> {
-  const metadata = { pledge_id: pledge.id, campaign_id: campaign.id };
+  // The backer's address for Stripe Radar. Stripe takes no server-side address field with an existing PaymentMethod
+  // (Radar Sessions are made in the browser); its rules and reviews read metadata. From the row: a retry is identical.
+  const metadata = { pledge_id: pledge.id, campaign_id: campaign.id, ...(pledge.placed_from_ip ? { client_ip: pledge.placed_from_ip } : {}) };
   const key = { idempotencyKey: stripeKeys.pledgeAuthorize(pledge.id) };
   // Never looked up once the key may have expired: a second SetupIntent saves the card again and moves no money.
   if (pledge.placement === 'save') {

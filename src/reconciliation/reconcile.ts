@@ -8,8 +8,9 @@
  *
  *     captured - refunded = (transfers - reversals) + (commission - commission reversals) + processing fees + held
  *
- *   where `held` is what the platform still holds for the creator (everything net of fees before the payout, nothing
- *   after it unless fees exceeded what was left), and each term equals Stripe's balance transactions: the charges'
+ *   where `held` is what the platform still holds for the creator (everything net of fees before the payout; after it,
+ *   the payout's reserve against chargebacks not yet drawn on or released, and nothing else unless fees exceeded what
+ *   was left), and each term equals Stripe's balance transactions: the charges'
  *   converted amounts and fees, the refunds' converted amounts, and the transfer net of its reversals. Chargebacks
  *   take what Stripe withdrew (less what it reinstated) and their fees from `captured - refunded`
  *   (src/disputes/dispute-reconciliation.ts).
@@ -42,6 +43,8 @@ export interface ReconciliationReport {
   presentment: { captured: number; refunded: number; netCollected: number };
   /** captured - refunded in the settlement currency, split as the invariant says. */
   breakdown: { netCollected: number; transferred: number; commission: number; processingFees: number; held: number };
+  /** The payout's reserve against chargebacks (settlement): `held` is the part of the breakdown's `held` it makes up. */
+  reserve: { held: number; drawn: number; released: number };
   checks: ReconciliationCheck[];
   balanced: boolean;
 }
@@ -50,7 +53,15 @@ const checkIn =
   (currency: string | null) =>
   (name: string, expected: number, actual: number): ReconciliationCheck => ({ name, currency, expected, actual, ok: expected === actual });
 
-export async function reconcileCampaign(db: Db, campaignId: string, stripe?: Stripe): Promise<ReconciliationReport> {
+/** For a run in the background (src/reconciliation/reconciliation-jobs.ts): its progress, and a way to stop it. */
+export interface ReconcileOptions {
+  /** Called before each captured pledge is checked on Stripe, and once all are (checked = total). */
+  onPledgeChecked?: (checked: number, total: number) => void | Promise<void>;
+  /** Stops the run between two pledges (the API shutting down). */
+  signal?: AbortSignal;
+}
+
+export async function reconcileCampaign(db: Db, campaignId: string, stripe?: Stripe, options: ReconcileOptions = {}): Promise<ReconciliationReport> {
   const campaign = await db.selectFrom('campaigns').select(['id', 'currency']).where('id', '=', campaignId).executeTakeFirstOrThrow();
   const payout = await db.selectFrom('payouts').selectAll().where('campaign_id', '=', campaignId).executeTakeFirst();
   const settlementCurrencies = await db.selectFrom('ledger_entries').select('settlement_currency').distinct().where('campaign_id', '=', campaignId).execute();
@@ -91,6 +102,9 @@ export async function reconcileCampaign(db: Db, campaignId: string, stripe?: Str
   const commission = ledger.platform_fee - ledger.platform_fee_reversal;
   const held = netCollected - transferred - commission - ledger.processing_fee;
   const paid = payout?.status === 'paid';
+  // The payout's reserve: held back at the payout, drawn on by disputes lost, released by a second transfer.
+  const reserveHeld = ledger.reserve_held - ledger.reserve_drawn - ledger.reserve_released;
+  const reserveReleased = payout?.reserve_status === 'released' ? payout.reserve_release_amount : 0;
 
   const checks: ReconciliationCheck[] = [
     presented('ledger captures = pledges captured', pledges.captured, presentment.captured),
@@ -100,18 +114,29 @@ export async function reconcileCampaign(db: Db, campaignId: string, stripe?: Str
     counted('settlement currencies in the ledger (at most one)', Math.min(settlementCurrencies.length, 1), settlementCurrencies.length),
     settled('ledger processing fees = pledges processing fees', pledges.processingFees, ledger.processing_fee),
     settled('ledger transfer reversals = refund and dispute rows reversals', Number(refunds.reversed) + disputes.reversed, ledger.transfer_reversal),
+    settled('ledger reserve drawn = dispute rows drawn on the reserve', disputes.reserveDrawn, ledger.reserve_drawn),
+    settled('ledger reserve released = the payout row released', reserveReleased, ledger.reserve_released),
+    settled('reserve still held is not negative', Math.max(reserveHeld, 0), reserveHeld),
     ...disputes.checks,
   ];
   if (paid) {
     checks.push(counted(`payouts in another currency than ${settlementCurrency}`, 0, payout.currency === settlementCurrency ? 0 : 1));
-    checks.push(settled('ledger transfer = payout amount + shares paid again after failed refunds', payout.amount + Number(refunds.restored), ledger.transfer));
-    // Held after the payout: only a share owed back to the creator whose transfer is not made yet.
     checks.push(
-      settled('captured - refunded = transferred + commission + fees (nothing held after payout)', netCollected, transferred + commission + ledger.processing_fee + owedBack + Math.min(held - owedBack, 0)),
+      settled('ledger transfer = payout amount + shares paid again after failed refunds + reserve released', payout.amount + Number(refunds.restored) + reserveReleased, ledger.transfer),
+    );
+    checks.push(settled('ledger reserve held = the payout row reserve', payout.reserve_amount, ledger.reserve_held));
+    // Held after the payout: the reserve still held, and a share owed back to the creator whose transfer is not made yet.
+    checks.push(
+      settled(
+        'captured - refunded = transferred + commission + fees + reserve held (nothing else held after payout)',
+        netCollected,
+        transferred + commission + ledger.processing_fee + owedBack + reserveHeld + Math.min(held - owedBack - reserveHeld, 0),
+      ),
     );
   } else {
     checks.push(settled('no transfer before the payout', 0, ledger.transfer));
     checks.push(settled('no commission before the payout', 0, ledger.platform_fee));
+    checks.push(settled('no reserve before the payout', 0, ledger.reserve_held));
   }
   if (stripe) {
     const restoreIds = await db
@@ -121,8 +146,9 @@ export async function reconcileCampaign(db: Db, campaignId: string, stripe?: Str
       .where('pledges.campaign_id', '=', campaignId)
       .where('refunds.restore_status', '=', 'succeeded')
       .execute();
-    const transferIds = payout?.stripe_transfer_id ? [payout.stripe_transfer_id, ...restoreIds.map((row) => row.restore_transfer_id!)] : [];
-    checks.push(...(await stripeChecks(db, stripe, { campaignId, presented, settled, ledger, transferIds })));
+    const releaseIds = payout?.reserve_release_transfer_id ? [payout.reserve_release_transfer_id] : [];
+    const transferIds = payout?.stripe_transfer_id ? [payout.stripe_transfer_id, ...restoreIds.map((row) => row.restore_transfer_id!), ...releaseIds] : [];
+    checks.push(...(await stripeChecks(db, stripe, { campaignId, presented, settled, ledger, transferIds }, options)));
   }
 
   return {
@@ -132,6 +158,7 @@ export async function reconcileCampaign(db: Db, campaignId: string, stripe?: Str
     ledger,
     presentment,
     breakdown: { netCollected, transferred, commission, processingFees: ledger.processing_fee, held },
+    reserve: { held: reserveHeld, drawn: ledger.reserve_drawn, released: ledger.reserve_released },
     checks,
     balanced: checks.every((c) => c.ok),
   };
@@ -148,6 +175,7 @@ async function stripeChecks(
   db: Db,
   stripe: Stripe,
   { campaignId, presented, settled, ledger, transferIds }: { campaignId: string; presented: Check; settled: Check; ledger: LedgerTotals; transferIds: string[] },
+  { onPledgeChecked, signal }: ReconcileOptions = {},
 ): Promise<ReconciliationCheck[]> {
   const pledges = await db
     .selectFrom('pledges')
@@ -156,7 +184,9 @@ async function stripeChecks(
     .where('amount_captured', '>', 0)
     .execute();
   const onStripe = { captured: 0, refunded: 0, settledCaptured: 0, fees: 0, settledRefunded: 0 };
-  for (const pledge of pledges) {
+  for (const [index, pledge] of pledges.entries()) {
+    signal?.throwIfAborted();
+    await onPledgeChecked?.(index, pledges.length);
     if (!pledge.payment_intent_id) continue;
     const intent = await stripe.paymentIntents.retrieve(pledge.payment_intent_id, { expand: ['latest_charge.balance_transaction'] });
     const charge = intent.latest_charge as Stripe.Charge | null;
@@ -175,6 +205,7 @@ async function stripeChecks(
       if (refunded && typeof refunded !== 'string') onStripe.settledRefunded += -refunded.amount;
     }
   }
+  await onPledgeChecked?.(pledges.length, pledges.length);
   const ours = pledges.reduce(
     (sum, pledge) => ({ captured: sum.captured + pledge.amount_captured, refunded: sum.refunded + pledge.amount_refunded, fees: sum.fees + pledge.processing_fee }),
     { captured: 0, refunded: 0, fees: 0 },

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { type AppDatabase } from '../../db/database';
 import { type Refund } from '../../db/schema';
+import { type AuditContext, recordStaffAction } from '../audit/staff-audit';
 import { conflict, notFound, unprocessable } from '../errors';
 import { stripeKeys } from '../payments/idempotency-keys';
 
@@ -18,6 +19,8 @@ export interface RefundRequest {
   requestedBy: string;
   /** The request's Idempotency-Key, per staff member: the same request again finds its refund rather than adding one. */
   requestKey?: string;
+  /** A staff member's request is audited with the refund row, in its transaction (a backer's cancellation is not). */
+  audit?: AuditContext;
 }
 
 export async function requestRefund(database: AppDatabase, request: RefundRequest): Promise<{ refund: Refund; campaignId: string }> {
@@ -58,6 +61,14 @@ export async function requestRefund(database: AppDatabase, request: RefundReques
       })
       .returningAll()
       .executeTakeFirstOrThrow();
+    if (request.audit) {
+      await recordStaffAction(trx, request.audit, {
+        action: 'refund.requested',
+        objectType: 'pledge',
+        objectId: pledge.id,
+        details: { refundId: refund.id, campaignId: pledge.campaign_id, amount, currency: pledge.currency, reason: request.reason },
+      });
+    }
     return { refund, campaignId: pledge.campaign_id };
   });
 }

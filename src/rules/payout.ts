@@ -3,7 +3,8 @@
  * is taken from and what the transfer pays): a campaign in another currency is reckoned from the settlement amounts
  * Stripe converted its charges and refunds to. The invariant it keeps, per campaign, to the minor unit:
  *   captured - refunded = (transfer - transfer reversals) + (commission - commission reversals) + processing fees
- *                         - what the platform absorbs
+ *                         - what the platform absorbs + the reserve still held
+ * A reserve against chargebacks (`reserveBps`) is part of what the platform still holds: the transfer pays the rest.
  */
 import { type LedgerTotals } from '../ledger/ledger';
 import { platformCommission } from '../money';
@@ -31,14 +32,18 @@ export interface PayoutInput {
    */
   disputesLost?: number;
   disputeFees?: number;
+  /** Part of what the creator is owed held back against chargebacks (PAYOUT_RESERVE_PERCENT); absent: none. */
+  reserveBps?: number;
 }
 
 export interface PayoutAmounts {
   netCollected: number;
   platformFee: number;
   processingFees: number;
-  /** What the creator receives. */
+  /** What the creator receives now. */
   transfer: number;
+  /** What the creator is owed but the platform holds back until the reserve period ends (zero without a reserve). */
+  reserve: number;
   /**
    * By how much commission and Stripe's fees exceed what is left (after heavy refunds): the platform bears it, so the
    * transfer is never negative. Zero or more.
@@ -46,12 +51,23 @@ export interface PayoutAmounts {
   platformAbsorbs: number;
 }
 
-export function computePayout({ captured, refunded, processingFees, platformFeeBps, disputesLost = 0, disputeFees = 0 }: PayoutInput): PayoutAmounts {
+export function computePayout({ captured, refunded, processingFees, platformFeeBps, disputesLost = 0, disputeFees = 0, reserveBps = 0 }: PayoutInput): PayoutAmounts {
   const netCollected = captured - refunded - disputesLost;
   if (netCollected < 0) throw new RangeError('refunded exceeds captured');
   const platformFee = platformCommission(netCollected, platformFeeBps);
   const owed = netCollected - platformFee - processingFees - disputeFees;
-  return { netCollected, platformFee, processingFees, transfer: Math.max(owed, 0), platformAbsorbs: Math.max(-owed, 0) };
+  const reserve = payoutReserve(Math.max(owed, 0), reserveBps);
+  return { netCollected, platformFee, processingFees, transfer: Math.max(owed, 0) - reserve, reserve, platformAbsorbs: Math.max(-owed, 0) };
+}
+
+/**
+ * The reserve held back from what the creator is owed: `bps` of it, rounded down once (the creator's favour), so the
+ * reserve never exceeds half of it (PAYOUT_RESERVE_PERCENT <= 50) and a transfer owed is never reserved whole.
+ */
+export function payoutReserve(owed: number, bps: number): number {
+  if (!Number.isInteger(bps) || bps < 0 || bps > 5_000) throw new RangeError(`invalid reserve basis points ${bps}`);
+  // BigInt keeps owed * bps exact past 2^53.
+  return Number((BigInt(owed) * BigInt(bps)) / 10_000n);
 }
 
 export interface RefundAfterPayoutInput extends PayoutInput {

@@ -13,5 +13,9 @@ export function campaignSettings(config: Config): CampaignSettings {
     onboardingReminderIntervalMs: config.campaigns.onboardingReminderIntervalMs,
     fundsRetryIntervalMs: config.campaigns.fundsRetryIntervalMs,
     stuckRetryIntervalMs: config.campaigns.stuckRetryIntervalMs,
+    // No reserve configured: the field stays absent, as in campaigns published before it existed.
+    ...(config.campaigns.payoutReserveBps > 0
+      ? { payoutReserve: { bps: config.campaigns.payoutReserveBps, periodMs: config.campaigns.payoutReservePeriodMs } }
+      : {}),
   };
 }

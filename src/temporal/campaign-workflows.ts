@@ -1,6 +1,8 @@
 /**
  * How the API drives campaign workflows: start on publish, signal (cancel, refund, retry, Connect account updated,
  * new card), and query. The workflow id is the business key, so starting twice is refused by Temporal itself.
+ * A signal to a workflow that has ended is the request's conflict with the state of things (409), never a 500:
+ * cancel and new card say so here; refund, retry and state callers handle WorkflowNotFoundError themselves.
  */
 import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { type campaignWorkflow } from '../../workflows/campaign';
@@ -17,6 +19,7 @@ import {
 } from '../../workflows/messages';
 import { CampaignEndsAtKey, CampaignIdKey, CampaignModelKey, CampaignStatusKey } from '../../workflows/search-attributes';
 import { type Config } from '../config';
+import { conflict } from '../errors';
 import { campaignSettings } from './campaign-settings';
 
 export interface PublishableCampaign {
@@ -61,8 +64,14 @@ export class CampaignWorkflows {
     return this.client.workflow.getHandle(campaignWorkflowId(campaignId));
   }
 
-  cancel(campaignId: string, reason: string, requestedBy: string): Promise<void> {
-    return this.handle(campaignId).signal(cancelCampaignSignal, { reason, requestedBy });
+  /** A campaign whose workflow has ended (or was terminated by an operator) cannot be cancelled: a conflict. */
+  async cancel(campaignId: string, reason: string, requestedBy: string): Promise<void> {
+    try {
+      await this.handle(campaignId).signal(cancelCampaignSignal, { reason, requestedBy });
+    } catch (error) {
+      if (!(error instanceof WorkflowNotFoundError)) throw error;
+      throw conflict('campaign_workflow_closed', 'This campaign’s workflow is no longer running, so it cannot be cancelled');
+    }
   }
 
   refund(campaignId: string, refundId: string): Promise<void> {
@@ -82,8 +91,14 @@ export class CampaignWorkflows {
       });
   }
 
-  paymentMethodUpdated(campaignId: string, pledgeId: string): Promise<void> {
-    return this.client.workflow.getHandle(pledgeSettlementWorkflowId(campaignId, pledgeId)).signal(paymentMethodUpdatedSignal);
+  /** Tells a failed pledge's settlement child about the new card; a child that has ended is a conflict, not a fault. */
+  async paymentMethodUpdated(campaignId: string, pledgeId: string): Promise<void> {
+    try {
+      await this.client.workflow.getHandle(pledgeSettlementWorkflowId(campaignId, pledgeId)).signal(paymentMethodUpdatedSignal);
+    } catch (error) {
+      if (!(error instanceof WorkflowNotFoundError)) throw error;
+      throw conflict('settlement_closed', 'This pledge’s settlement has ended, so nothing will charge the new card (it stays saved)');
+    }
   }
 
   async state(campaignId: string): Promise<{ state: CampaignState; execution: Awaited<ReturnType<ReturnType<CampaignWorkflows['handle']>['describe']>> }> {

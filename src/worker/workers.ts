@@ -43,7 +43,7 @@ export async function createWorkers(options: WorkersOptions): Promise<Worker[]> 
 
 /**
  * The worker side of a process configured from the environment (`npm run worker`, `npm start`): the two workers,
- * and the long-running housekeeping workflows (notification outbox, pending-pledge sweep) started once.
+ * and the long-running housekeeping workflows (notification outbox, pending-pledge sweep, data retention) started once.
  */
 export async function startConfiguredWorkers(
   config: Config,

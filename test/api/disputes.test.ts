@@ -371,3 +371,30 @@ describe('the support API', () => {
     await request(api.app).post(`/api/support/disputes/${disputeId}/accept`).set(support.auth).set('Idempotency-Key', randomUUID()).expect(409);
   });
 });
+
+describe('the staff audit log', () => {
+  it('records staged evidence and the acceptance, with the support member, the dispute and the request id', async () => {
+    const { pledges } = await fundedCampaign([{ amount: 10_000, card: 'pm_card_createDispute' }]);
+    const dispute = await disputeOf(pledges[0]!.chargeId);
+    await deliver('charge.dispute.created', dispute.id);
+    const row = await disputeRow(dispute.id);
+    await request(api.app)
+      .post(`/api/support/disputes/${row.id}/evidence`)
+      .set(support.auth)
+      .set('Idempotency-Key', randomUUID())
+      .set('X-Request-Id', 'req-evidence-1')
+      .send({ evidence: { uncategorized_text: 'A kettle, delivered', customer_name: 'Ada' }, submit: false })
+      .expect(200);
+    await request(api.app).post(`/api/support/disputes/${row.id}/accept`).set(support.auth).set('Idempotency-Key', randomUUID()).set('X-Request-Id', 'req-accept-1').expect(200);
+
+    const audited = await db().selectFrom('staff_audit_log').selectAll().where('object_id', '=', row.id).orderBy('id').execute();
+    expect(audited).toEqual([
+      expect.objectContaining({ action: 'dispute.evidence_submitted', object_type: 'dispute', actor_id: support.id, actor_role: 'support', request_id: 'req-evidence-1' }),
+      expect.objectContaining({ action: 'dispute.accepted', object_type: 'dispute', actor_id: support.id, actor_role: 'support', request_id: 'req-accept-1' }),
+    ]);
+    // Which fields were sent, never their text (the backer's personal data stays with Stripe).
+    expect(audited[0]!.details).toMatchObject({ fields: ['customer_name', 'uncategorized_text'], submitted: false });
+    expect(JSON.stringify(audited[0]!.details)).not.toContain('Ada');
+    expect(audited[1]!.details).toMatchObject({ amount: 10_000, currency: 'USD', status: 'lost' });
+  });
+});

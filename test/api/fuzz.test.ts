@@ -22,7 +22,7 @@ import { openApiDocument } from '../../src/api/openapi';
 import { issueToken } from '../../src/auth/tokens';
 import { type CampaignWorkflows } from '../../src/temporal/campaign-workflows';
 import { campaignWorkflowId } from '../../workflows/messages';
-import { createTestApi, type TestApi } from '../helpers/api';
+import { createTestApi, LIFTED_CARD_LIMITS, type TestApi } from '../helpers/api';
 import { startTestStripe, type TestStripe } from '../helpers/stripe';
 
 const DAY = 86_400_000;
@@ -33,7 +33,7 @@ const REPLAY = process.env.FUZZ_SEED ? { seed: Number(process.env.FUZZ_SEED), ..
 // ---------------------------------------------------------------------------------------------------------------
 // The endpoints, from the app's own OpenAPI document
 
-type Method = 'get' | 'post' | 'patch' | 'delete';
+type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
 interface JsonSchema {
   type?: string;
@@ -147,7 +147,8 @@ let variants: Record<VariantName, AppVariant>;
 
 beforeAll(async () => {
   stripe = await startTestStripe();
-  api = await createTestApi({ STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET }, { stripe: stripe.stripe });
+  // Every fixture pledges from one address with one test card: the card-testing limits (card-testing.test.ts) are lifted.
+  api = await createTestApi({ STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET, ...LIFTED_CARD_LIMITS }, { stripe: stripe.stripe });
   const complete: ApiContext = { ...api.context, campaignWorkflows: acceptingWorkflows() };
   const { stripe: _stripe, ...withoutStripe } = complete;
   variants = {

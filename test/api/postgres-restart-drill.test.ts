@@ -22,6 +22,7 @@ import { type Config, loadConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { resolvePendingPledges } from '../../src/pledges/resolve-pending-pledges';
 import { reconcileCampaign } from '../../src/reconciliation/reconcile';
+import { LIFTED_CARD_LIMITS } from '../helpers/api';
 import { startTestStripe, type TestStripe } from '../helpers/stripe';
 
 const DAY = 86_400_000;
@@ -70,7 +71,8 @@ beforeAll(async () => {
   database = new AppDatabase({ connectionString: postgres.url, poolSize: 8 });
   await database.migrateToLatest();
   stripe = await startTestStripe();
-  config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: postgres.url, LOG_LEVEL: 'error' });
+  // 72 backers from one address with one test card, retrying: the card-testing limits (card-testing.test.ts) are lifted.
+  config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: postgres.url, LOG_LEVEL: 'error', ...LIFTED_CARD_LIMITS });
   server = createApp({ config, database, logger: createLogger('silent'), stripe: stripe.stripe }).listen(0, '127.0.0.1');
 }, 30_000);
 

@@ -62,8 +62,8 @@ describe('migrations', () => {
       where table_schema = ${testDb.schema} and table_type = 'BASE TABLE' order by table_name`.execute(db);
     expect(tables.rows.map((row) => row.table_name)).toEqual([
       'auth_tokens', 'campaigns', 'disputes', 'idempotency_keys', 'kysely_migration', 'kysely_migration_lock', 'ledger_entries',
-      'login_attempts', 'notifications', 'payout_attempts', 'payouts', 'pledges', 'refunds', 'rewards', 'stretch_goals', 'stripe_events',
-      'users',
+      'login_attempts', 'notifications', 'payout_attempts', 'payouts', 'pledges', 'reconciliation_jobs', 'refunds', 'rewards', 'staff_audit_log', 'stretch_goals', 'stripe_events',
+      'users', 'velocity_events',
     ]);
     expect(await testDb.database.migrateToLatest()).toEqual([]);
   });

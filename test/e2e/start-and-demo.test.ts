@@ -79,6 +79,8 @@ test('npm run demo walks a funded and a failed campaign, with a lost chargeback,
   expect(output).toMatch(/transfer tr_\w+: \d+\.\d\d USD/);
   expect(output).toMatch(/^ {5}- chargebacks +40\.00 USD$/m);
   expect(output).toMatch(/refund [\w-]+: 40\.00 USD back to Bob's card/);
+  // Reconciliation runs as a background job through the API: started by POST, read back once done.
+  expect(output.match(/^ {3}"(Solar kettle|Moon boots)" \(POST \/api\/ops\/campaigns\/[\w-]+\/reconciliation: job [\w-]+, \d+ pledges checked on Stripe\)$/gm)).toHaveLength(2);
   expect(output.match(/^ {3}balanced$/gm)).toHaveLength(2);
   expect(output).not.toMatch(/DIFF|NOT BALANCED/);
 }, 120_000);

@@ -19,6 +19,7 @@ import { createStripeClient } from '../../src/payments/stripe-client';
 import { CampaignWorkflows } from '../../src/temporal/campaign-workflows';
 import { createWorkers, workflowsPath } from '../../src/worker/workers';
 import { createNotificationActivities } from '../../activities/notifications';
+import { LIFTED_CARD_LIMITS } from './api';
 import { createTestDatabase, TEST_DATABASE_URL, type TestDatabase } from './db';
 import { startTestStripe, TEST_STRIPE_KEY, type TestStripe } from './stripe';
 import { createTestWorkflowEnvironment } from './temporal';
@@ -80,6 +81,9 @@ export async function createTestPlatform(env: Record<string, string> = {}, optio
     TEMPORAL_TASK_QUEUE: `campaigns-${testDb.schema}`,
     TEMPORAL_STRIPE_TASK_QUEUE: `stripe-${testDb.schema}`,
     STRIPE_ACTIVITIES_PER_SECOND: '100',
+    // Workflow suites place many pledges with the one test card from one address: card-testing limits are
+    // proved in test/api/card-testing.test.ts, not here.
+    ...LIFTED_CARD_LIMITS,
     ...env,
   });
   const stripe =

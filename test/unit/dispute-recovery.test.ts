@@ -10,6 +10,7 @@ test('a lost dispute counts as money not collected, and its fee as a fee', () =>
     platformFee: 1_200,
     processingFees: 930,
     transfer: 20_000 - 1_200 - 930 - 1_500,
+    reserve: 0,
     platformAbsorbs: 0,
   });
 });
@@ -17,6 +18,7 @@ test('a lost dispute counts as money not collected, and its fee as a fee', () =>
 test('after the payout the creator gives back what the payout would have been smaller by; the platform its commission', () => {
   const paid = computePayout(campaign).transfer;
   expect(recoveryForLostDispute({ ...campaign, lost: { amount: 10_000, fee: 1_500 }, transferredNet: paid })).toEqual({
+    reserveDrawn: 0,
     transferReversal: 10_000 - 600 + 1_500,
     platformFeeReversal: 600,
   });
@@ -25,6 +27,7 @@ test('after the payout the creator gives back what the payout would have been sm
 test('a second dispute is reckoned after the first, and never takes more than the creator still holds', () => {
   const first = { disputesLost: 10_000, disputeFees: 1_500 };
   expect(recoveryForLostDispute({ ...campaign, ...first, lost: { amount: 10_000, fee: 1_500 }, transferredNet: 50_000 })).toEqual({
+    reserveDrawn: 0,
     transferReversal: 10_900,
     platformFeeReversal: 600,
   });

@@ -5,6 +5,7 @@ import { CONFIG_VARIABLES, loadConfig } from '../../src/config';
 
 interface Service {
   image?: string;
+  build?: { context: string };
   command?: string[];
   ports?: string[];
   environment?: Record<string, string>;
@@ -82,5 +83,22 @@ describe('docker-compose.yml', () => {
     }
     expect(services.setup?.command?.join(' ')).toContain('npm run db:migrate');
     expect(packageJson.scripts).toHaveProperty('db:migrate');
+  });
+
+  it('pins every image to a version (no latest, no bare name)', () => {
+    for (const [name, service] of Object.entries(services)) {
+      expect({ name, image: service.image }).toEqual({ name, image: expect.stringMatching(/^[\w./-]+:\d+(\.\d+)+(-[\w.-]+)?$/) as string });
+    }
+  });
+
+  it('runs the app from its own image, whose running stage has production dependencies only', () => {
+    for (const name of ['api', 'worker', 'setup']) expect(services[name]?.build?.context).toBe('.');
+    const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
+    const stages = dockerfile.split(/^FROM /m).slice(1);
+    for (const stage of stages) expect(stage).toMatch(/^\S+:\d+(\.\d+)+(-[\w.-]+)? AS \w+/);
+    const running = stages.at(-1) ?? '';
+    expect(running).toMatch(/^RUN npm ci --omit=dev\b/m);
+    expect(running).not.toMatch(/^RUN npm (ci|install)(?!.*--omit=dev)/m);
+    expect(running).toMatch(/^USER node$/m);
   });
 });

@@ -61,6 +61,7 @@ describe('computePayout', () => {
       platformFee: 5_400,
       processingFees: 3_200,
       transfer: 81_400,
+      reserve: 0,
       platformAbsorbs: 0,
     });
   });

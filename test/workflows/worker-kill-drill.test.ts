@@ -17,6 +17,7 @@ import { temporal } from '@temporalio/proto';
 import { type LoggedRequest } from '@crowdfund/stripe-standin';
 import { NOTIFICATION_OUTBOX_WORKFLOW_ID } from '../../workflows/notification-outbox';
 import { PENDING_PLEDGE_SWEEP_WORKFLOW_ID } from '../../workflows/pending-pledge-sweep';
+import { DATA_RETENTION_WORKFLOW_ID } from '../../workflows/data-retention';
 import { createCampaign, createUser, days, placeMany, publishCampaign } from '../helpers/campaign-fixtures';
 import { createTestPlatform, type TestPlatform } from '../helpers/platform';
 import { TEST_STRIPE_KEY } from '../helpers/stripe';
@@ -71,12 +72,13 @@ afterAll(async () => {
 
 /**
  * Starts the worker process. Its main also starts the housekeeping workflows (outbox every 2 s, pending-pledge
- * sweep every 5 min); on a time-skipping server they would run once per interval of every week skipped, so they
- * are stopped here: this drill is about settlement, and mail is not delivered in workflow tests anyway.
+ * sweep every 5 min, data retention hourly); on a time-skipping server they would run once per interval of every
+ * week skipped, so they are stopped here: this drill is about settlement, and mail is not delivered in workflow
+ * tests anyway.
  */
 async function startWorker(): Promise<WorkerProcess> {
   const started = await startWorkerProcess(workerEnv);
-  for (const workflowId of [NOTIFICATION_OUTBOX_WORKFLOW_ID, PENDING_PLEDGE_SWEEP_WORKFLOW_ID]) {
+  for (const workflowId of [NOTIFICATION_OUTBOX_WORKFLOW_ID, PENDING_PLEDGE_SWEEP_WORKFLOW_ID, DATA_RETENTION_WORKFLOW_ID]) {
     await p.env.client.workflow.getHandle(workflowId).terminate('not run by the kill drill');
   }
   return started;

@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import { z } from 'zod';
 import { decoyPasswordHash, hashPassword, verifyPassword } from '../../auth/passwords';
 import { claimLoginAttempt, markLoginSucceeded } from '../../auth/login-throttle';
+import { claimSignup } from '../../auth/signup-throttle';
 import { issueToken, revokeToken } from '../../auth/tokens';
 import { text } from '../../campaigns/schemas';
 import { type ApiContext, requireSession } from '../context';
@@ -36,6 +37,7 @@ export function authRoutes(context: ApiContext): Router {
 
   router.post('/signup', async (req, res) => {
     const body = signupBody.parse(req.body);
+    await claimSignup(database, config, req.ip);
     const passwordHash = await hashPassword(body.password);
     const user = await db
       .insertInto('users')

@@ -8,6 +8,7 @@ import { cancelCampaign } from '../../campaigns/cancel-campaign';
 import { publishCampaign } from '../../campaigns/publish-campaign';
 import { text } from '../../campaigns/schemas';
 import { type ApiContext, requireUser, requireWorkflows } from '../context';
+import { requestIdOf } from '../request-id';
 
 export const campaignIdParams = z.object({ id: z.uuid() });
 export const cancelCampaignBody = z.strictObject({ reason: text().trim().min(3).max(500) });
@@ -26,7 +27,7 @@ export function campaignLifecycleRoutes(context: ApiContext): Router {
     const user = requireUser(res);
     const { id } = campaignIdParams.parse(req.params);
     const { reason } = cancelCampaignBody.parse(req.body);
-    const { workflowId } = await cancelCampaign({ database: context.database, workflows: requireWorkflows(context) }, id, user, reason);
+    const { workflowId } = await cancelCampaign({ database: context.database, workflows: requireWorkflows(context) }, id, user, reason, requestIdOf(res));
     res.status(202).json({ status: 'cancelling', workflowId });
   });
 

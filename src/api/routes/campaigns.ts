@@ -87,7 +87,7 @@ export function campaignRoutes(context: ApiContext): Router {
         starts_at: checked.startsAt,
         ends_at: checked.endsAt,
         refund_terms: body.refundTerms ?? null,
-        platform_fee_bps: body.platformFeeBps ?? config.campaigns.platformFeeBps,
+        platform_fee_bps: config.campaigns.platformFeeBps,
       },
       body,
     );
@@ -108,7 +108,6 @@ export function campaignRoutes(context: ApiContext): Router {
       startsAt: changes.startsAt ?? campaign.starts_at.toISOString(),
       endsAt: changes.endsAt ?? campaign.ends_at.toISOString(),
       ...(changes.refundTerms ?? campaign.refund_terms ? { refundTerms: (changes.refundTerms ?? campaign.refund_terms)! } : {}),
-      platformFeeBps: changes.platformFeeBps ?? campaign.platform_fee_bps,
     };
     const checked = checkCampaign(merged, config);
     try {
@@ -124,7 +123,6 @@ export function campaignRoutes(context: ApiContext): Router {
           starts_at: checked.startsAt,
           ends_at: checked.endsAt,
           refund_terms: merged.refundTerms ?? null,
-          platform_fee_bps: merged.platformFeeBps!,
           updated_at: new Date(),
         })
         .where('id', '=', campaign.id)

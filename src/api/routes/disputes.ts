@@ -6,9 +6,11 @@ import { type RequestHandler, Router } from 'express';
 import { z } from 'zod';
 import { OPEN_DISPUTE_STATUSES } from '../../../db/schema';
 import { text } from '../../campaigns/schemas';
+import { staffActor } from '../../audit/staff-audit';
 import { acceptDispute, listDisputes, submitEvidence } from '../../disputes/support-disputes';
 import { type ApiContext, requireRole, requireStripe } from '../context';
 import { idempotent } from '../idempotency';
+import { requestIdOf } from '../request-id';
 
 export const disputeIdParams = z.object({ id: z.uuid() });
 
@@ -65,12 +67,14 @@ export function disputeRoutes(context: ApiContext): Router {
     const { id } = disputeIdParams.parse(req.params);
     const body = evidenceBody.parse(req.body);
     const evidence = Object.fromEntries(Object.entries(body.evidence).filter((entry): entry is [string, string] => entry[1] !== undefined));
-    res.json({ dispute: await submitEvidence(deps(), { disputeId: id, evidence, submit: body.submit }) });
+    const audit = { actor: staffActor(requireRole(res, 'support')), requestId: requestIdOf(res) };
+    res.json({ dispute: await submitEvidence(deps(), { disputeId: id, evidence, submit: body.submit, audit }) });
   });
 
   router.post('/:id/accept', supportOnly, idempotent(context), async (req, res) => {
     const { id } = disputeIdParams.parse(req.params);
-    res.json({ dispute: await acceptDispute(deps(), { disputeId: id }) });
+    const audit = { actor: staffActor(requireRole(res, 'support')), requestId: requestIdOf(res) };
+    res.json({ dispute: await acceptDispute(deps(), { disputeId: id, audit }) });
   });
 
   return router;

@@ -29,7 +29,7 @@ export function campaignPledgeRoutes(context: ApiContext): Router {
     const stripe = requireStripe(context);
     const { pledge, nextAction } = await placePledge(
       { database: context.database, stripe, config: context.config },
-      { campaignId: id, backer, amount: body.amount, paymentMethodId: body.paymentMethodId, ...(body.rewardId ? { rewardId: body.rewardId } : {}) },
+      { campaignId: id, backer, amount: body.amount, paymentMethodId: body.paymentMethodId, ip: req.ip, ...(body.rewardId ? { rewardId: body.rewardId } : {}) },
     );
     res.status(201).json({
       id: pledge.id,
@@ -86,7 +86,13 @@ export function pledgeRoutes(context: ApiContext): Router {
     const user = requireUser(res);
     const { id } = pledgeIdParams.parse(req.params);
     const { paymentMethodId } = paymentMethodBody.parse(req.body);
-    const updated = await updatePaymentMethod({ database: context.database, stripe: requireStripe(context), workflows: requireWorkflows(context) }, id, user, paymentMethodId);
+    const updated = await updatePaymentMethod(
+      { database: context.database, stripe: requireStripe(context), workflows: requireWorkflows(context), config: context.config },
+      id,
+      user,
+      paymentMethodId,
+      req.ip,
+    );
     res.status(202).json({ id: updated.pledgeId, status: 'retrying', paymentMethodId: updated.paymentMethodId });
   });
 

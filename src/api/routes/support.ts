@@ -5,9 +5,11 @@
 import { type RequestHandler, Router } from 'express';
 import { z } from 'zod';
 import { text } from '../../campaigns/schemas';
+import { staffActor } from '../../audit/staff-audit';
 import { refundPledge } from '../../refunds/refund-pledge';
 import { type ApiContext, requireRole, requireWorkflows } from '../context';
 import { idempotent } from '../idempotency';
+import { requestIdOf } from '../request-id';
 
 export const pledgeIdParams = z.object({ id: z.uuid() });
 export const refundBody = z.strictObject({
@@ -37,6 +39,7 @@ export function supportRoutes(context: ApiContext): Router {
         requestedBy: staff.id,
         // Checked by `idempotent`.
         requestKey: `${staff.id}:${String(req.headers['idempotency-key'])}`,
+        audit: { actor: staffActor(staff), requestId: requestIdOf(res) },
       },
     );
     res.status(202).json({ refundId: refund.id, status: refund.status });
