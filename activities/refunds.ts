@@ -22,6 +22,7 @@ import { ledgerTotals, recordLedgerEntries, settlementOf } from '../src/ledger/l
 import { fromMinorUnits } from '../src/money';
 import { enqueueNotifications } from '../src/notifications/outbox';
 import { stripeKeys } from '../src/payments/idempotency-keys';
+import { reverseTransferOnce } from '../src/payments/transfer-reversals';
 import { recordRefundOnPledge } from '../src/refunds/record-refund';
 import { collectedFromLedger, reversalForRefund } from '../src/rules/payout';
 import { type ActivityDeps } from './deps';
@@ -67,19 +68,6 @@ export function createRefundActivities({ database, stripe }: ActivityDeps) {
   async function findRefund(paymentIntentId: string, refundId: string): Promise<Stripe.Refund | undefined> {
     for await (const made of stripe.refunds.list({ payment_intent: paymentIntentId, limit: 100, expand: ['data.balance_transaction'] })) {
       if (made.metadata?.refund_id === refundId) return made;
-    }
-    return undefined;
-  }
-
-  /** This row's reversal of the payout's transfer, if an attempt made one. */
-  async function findReversal(transferId: string, refundId: string): Promise<Stripe.TransferReversal | undefined> {
-    const ours = (reversal: Stripe.TransferReversal) => reversal.metadata?.refund_id === refundId;
-    // The transfer carries its latest reversals; older ones are paged through only when there are more.
-    const transfer = await stripe.transfers.retrieve(transferId);
-    const found = transfer.reversals.data.find(ours);
-    if (found || !transfer.reversals.has_more) return found;
-    for await (const reversal of stripe.transfers.listReversals(transferId, { limit: 100 })) {
-      if (ours(reversal)) return reversal;
     }
     return undefined;
   }
@@ -196,18 +184,17 @@ export function createRefundActivities({ database, stripe }: ActivityDeps) {
   async function reverseTransfer(refund: LoadedRefund): Promise<void> {
     const payout = await db.selectFrom('payouts').select(['stripe_transfer_id', 'currency']).where('campaign_id', '=', refund.campaign_id).executeTakeFirstOrThrow();
     const transferId = payout.stripe_transfer_id!;
-    const earlier = refund.reversal_attempts > 0 ? await callStripe(() => findReversal(transferId, refund.id)) : undefined;
-    let reversal = earlier;
-    if (!reversal) {
-      await db.updateTable('refunds').set({ reversal_attempts: sql`reversal_attempts + 1` }).where('id', '=', refund.id).execute();
-      reversal = await callStripe(() =>
-        stripe.transfers.createReversal(
-          transferId,
-          { amount: refund.transfer_reversal_amount, metadata: { refund_id: refund.id, campaign_id: refund.campaign_id } },
-          { idempotencyKey: stripeKeys.refundReversal(refund.id) },
-        ),
-      );
-    }
+    const reversal = await callStripe(() =>
+      reverseTransferOnce(stripe, {
+        transferId,
+        amount: refund.transfer_reversal_amount,
+        metadata: { refund_id: refund.id, campaign_id: refund.campaign_id },
+        ownedBy: { key: 'refund_id', value: refund.id },
+        idempotencyKey: stripeKeys.refundReversal(refund.id),
+        earlierAttempts: refund.reversal_attempts,
+        countAttempt: async () => void (await db.updateTable('refunds').set({ reversal_attempts: sql`reversal_attempts + 1` }).where('id', '=', refund.id).execute()),
+      }),
+    );
     const reversalId = reversal.id;
     await database.transaction(async (trx) => {
       const done = await trx

@@ -14,6 +14,7 @@ import { type AppDatabase, type Tx } from '../../db/database';
 import { type Dispute, type DisputeRecovery } from '../../db/schema';
 import { ledgerTotals, recordLedgerEntries } from '../ledger/ledger';
 import { stripeKeys } from '../payments/idempotency-keys';
+import { reverseTransferOnce } from '../payments/transfer-reversals';
 import { recoveryForLostDispute } from '../rules/dispute-recovery';
 import { collectedFromLedger } from '../rules/payout';
 import { creatorDisputeDebits } from './creator-dispute-debits';
@@ -86,14 +87,6 @@ export async function decideRecovery(trx: Tx, dispute: Dispute, policy: DisputeR
   };
 }
 
-/** This dispute's reversal of the payout's transfer, if an earlier attempt made one (keys expire after 24 h). */
-async function findReversal(stripe: Stripe, transferId: string, stripeDisputeId: string): Promise<Stripe.TransferReversal | undefined> {
-  for await (const reversal of stripe.transfers.listReversals(transferId, { limit: 100 })) {
-    if (reversal.metadata?.dispute_id === stripeDisputeId) return reversal;
-  }
-  return undefined;
-}
-
 /** Takes the creator's share of a dispute lost after the payout back, once; a no-op unless it is owed. */
 export async function recoverFromCreator(deps: { database: AppDatabase; stripe: Stripe }, disputeId: string): Promise<void> {
   const db = deps.database.db;
@@ -101,15 +94,15 @@ export async function recoverFromCreator(deps: { database: AppDatabase; stripe: 
   if (dispute.recovery !== 'pending') return;
   const payout = await db.selectFrom('payouts').select(['stripe_transfer_id', 'currency']).where('campaign_id', '=', dispute.campaign_id).executeTakeFirstOrThrow();
   const transferId = payout.stripe_transfer_id!;
-  let reversal = dispute.recovery_attempts > 0 ? await findReversal(deps.stripe, transferId, dispute.stripe_dispute_id) : undefined;
-  if (!reversal) {
-    await db.updateTable('disputes').set({ recovery_attempts: sql`recovery_attempts + 1` }).where('id', '=', dispute.id).execute();
-    reversal = await deps.stripe.transfers.createReversal(
-      transferId,
-      { amount: dispute.recovery_amount, metadata: { dispute_id: dispute.stripe_dispute_id, campaign_id: dispute.campaign_id } },
-      { idempotencyKey: stripeKeys.disputeRecovery(dispute.stripe_dispute_id) },
-    );
-  }
+  const reversal = await reverseTransferOnce(deps.stripe, {
+    transferId,
+    amount: dispute.recovery_amount,
+    metadata: { dispute_id: dispute.stripe_dispute_id, campaign_id: dispute.campaign_id },
+    ownedBy: { key: 'dispute_id', value: dispute.stripe_dispute_id },
+    idempotencyKey: stripeKeys.disputeRecovery(dispute.stripe_dispute_id),
+    earlierAttempts: dispute.recovery_attempts,
+    countAttempt: async () => void (await db.updateTable('disputes').set({ recovery_attempts: sql`recovery_attempts + 1` }).where('id', '=', dispute.id).execute()),
+  });
   const reversalId = reversal.id;
   await deps.database.transaction(async (trx) => {
     const done = await trx
