@@ -21,6 +21,7 @@ import {
 import { type ActivityState, type ChildState, type PendingQuery, Run, Status, type StatusCode } from './run';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { unpack, type UpdateState } from './updates';
+import { compileSpec, nextMatchingTime } from './calendar';
 
 const REUSE = { AllowDuplicate: 1, AllowDuplicateFailedOnly: 2, RejectDuplicate: 3, TerminateIfRunning: 4 };
 const CONFLICT = { Fail: 1, UseExisting: 2, TerminateExisting: 3 };
@@ -31,6 +32,7 @@ const PARENT_CLOSE = { Terminate: 1, Abandon: 2, RequestCancel: 3 };
 const QUERY_RESULT_ANSWERED = 1;
 const TASK_QUEUE_KIND_NORMAL = 1;
 const INITIATOR_WORKFLOW = 1;
+const INITIATOR_CRON = 3;
 
 export interface WorkflowTaskRef {
   kind: 'workflow';
@@ -59,7 +61,7 @@ export interface NamespaceState {
   searchAttributes: Map<string, number>;
 }
 
-interface StartOptions {
+export interface StartOptions {
   namespace: string;
   workflowId: string;
   workflowType: Msg;
@@ -73,9 +75,10 @@ interface StartOptions {
   workflowRunTimeoutMs?: number;
   workflowExecutionTimeoutMs?: number;
   retryPolicy?: Msg;
+  cronSchedule?: string;
   requestId?: string;
   parent?: { run: Run; initiatedEventId: number };
-  continued?: { from: Run; lastCompletionResult?: Msg; failure?: Msg };
+  continued?: { from: Run; lastCompletionResult?: Msg; failure?: Msg; initiator?: number };
   signal?: { name: string; input?: Msg; header?: Msg; identity?: string };
   userMetadata?: Msg;
 }
@@ -87,6 +90,9 @@ export class Engine {
   private readonly startRequests = new Map<string, Run>();
   /** Sticky queues of workers that said they shut down: a late completion naming one does not make a run sticky. */
   private readonly deadStickyQueues = new Set<string>();
+
+  /** Called after any run closes (schedules follow the runs they started). */
+  readonly closeListeners: Array<(run: Run) => void> = [];
 
   constructor(
     readonly clock: Clock,
@@ -189,6 +195,8 @@ export class Engine {
 
   private createRun(options: StartOptions): Run {
     const namespace = this.namespace(options.namespace);
+    // Compiled first: an invalid cron string fails the start before anything is stored.
+    const cronSpec = options.cronSchedule ? compileSpec({ cronString: [options.cronSchedule] }) : undefined;
     const runId = randomUUID();
     const parent = options.parent;
     const previous = options.continued?.from;
@@ -204,6 +212,7 @@ export class Engine {
         ...(options.workflowRunTimeoutMs ? { workflowRunTimeoutMs: options.workflowRunTimeoutMs } : {}),
         ...(options.workflowExecutionTimeoutMs ? { workflowExecutionTimeoutMs: options.workflowExecutionTimeoutMs } : {}),
         ...(options.retryPolicy ? { retryPolicy: options.retryPolicy } : {}),
+        ...(options.cronSchedule ? { cronSchedule: options.cronSchedule } : {}),
         firstExecutionRunId: previous?.startRequest.firstExecutionRunId ?? runId,
         ...(options.requestId ? { requestId: options.requestId } : {}),
       },
@@ -219,6 +228,8 @@ export class Engine {
     namespace.runs.set(runId, run);
 
     const parentRef = run.parent;
+    const backoffMs = cronSpec ? Math.max((nextMatchingTime(cronSpec, run.startTime) ?? run.startTime) - run.startTime, 0) : 0;
+    if (backoffMs > 0) run.firstTaskAt = run.startTime + backoffMs;
     run.commit('workflowExecutionStarted', {
       workflowType: options.workflowType,
       taskQueue: { name: options.taskQueue, kind: TASK_QUEUE_KIND_NORMAL },
@@ -228,13 +239,14 @@ export class Engine {
       workflowRunTimeout: options.workflowRunTimeoutMs ? duration(options.workflowRunTimeoutMs) : undefined,
       workflowTaskTimeout: duration(run.startRequest.workflowTaskTimeoutMs),
       continuedExecutionRunId: previous?.runId ?? '',
-      initiator: previous ? INITIATOR_WORKFLOW : 0,
+      initiator: previous ? (options.continued?.initiator ?? INITIATOR_WORKFLOW) : 0,
       continuedFailure: options.continued?.failure,
       lastCompletionResult: options.continued?.lastCompletionResult,
       originalExecutionRunId: runId,
       identity: options.identity ?? '',
       firstExecutionRunId: run.startRequest.firstExecutionRunId,
       retryPolicy: options.retryPolicy,
+      ...(options.cronSchedule ? { cronSchedule: options.cronSchedule, firstWorkflowTaskBackoff: duration(backoffMs) } : {}),
       attempt: 1,
       memo: options.memo,
       searchAttributes: options.searchAttributes,
@@ -259,11 +271,13 @@ export class Engine {
     }
     if (options.workflowRunTimeoutMs) {
       run.cancelRunTimeout = this.clock.after(options.workflowRunTimeoutMs, () => {
-        if (run.open) this.close(run, Status.TimedOut, 'workflowExecutionTimedOut', { retryState: RETRY_STATE.Timeout });
+        if (run.open) this.close(run, Status.TimedOut, 'workflowExecutionTimedOut', { retryState: RETRY_STATE.Timeout, ...this.nextCronRun(run, {}) });
       });
     }
     this.log(`started ${options.workflowId} ${runId} (${options.workflowType.name})`);
-    this.scheduleWorkflowTask(run);
+    // No clock lock while a cron run waits: time skipping jumps to its first task like to a timer.
+    if (run.firstTaskAt !== undefined) this.clock.schedule(run.firstTaskAt, () => this.scheduleWorkflowTask(run));
+    else this.scheduleWorkflowTask(run);
     return run;
   }
 
@@ -272,6 +286,8 @@ export class Engine {
 
   scheduleWorkflowTask(run: Run): void {
     if (!run.open || run.wft.state !== 'none') return;
+    // A cron run's signals and updates wait for its first workflow task's time, as on the server.
+    if (run.firstTaskAt !== undefined && this.clock.now() < run.firstTaskAt) return;
     const wft = run.wft;
     const scheduledEventId = run.commit('workflowTaskScheduled', {
       taskQueue: { name: run.taskQueue, kind: TASK_QUEUE_KIND_NORMAL },
@@ -483,11 +499,20 @@ export class Engine {
     if ((attributes = at('startTimer'))) return this.startTimer(run, attributes, completedEventId), false;
     if ((attributes = at('cancelTimer'))) return this.cancelTimer(run, attributes.timerId as string, completedEventId), false;
     if ((attributes = at('completeWorkflowExecution'))) {
-      this.close(run, Status.Completed, 'workflowExecutionCompleted', { result: attributes.result, workflowTaskCompletedEventId: completedEventId });
+      this.close(run, Status.Completed, 'workflowExecutionCompleted', {
+        result: attributes.result,
+        workflowTaskCompletedEventId: completedEventId,
+        ...this.nextCronRun(run, { lastCompletionResult: attributes.result }),
+      });
       return false;
     }
     if ((attributes = at('failWorkflowExecution'))) {
-      this.close(run, Status.Failed, 'workflowExecutionFailed', { failure: attributes.failure, retryState: RETRY_STATE.RetryPolicyNotSet, workflowTaskCompletedEventId: completedEventId });
+      this.close(run, Status.Failed, 'workflowExecutionFailed', {
+        failure: attributes.failure,
+        retryState: RETRY_STATE.RetryPolicyNotSet,
+        workflowTaskCompletedEventId: completedEventId,
+        ...this.nextCronRun(run, { failure: attributes.failure }),
+      });
       return false;
     }
     if ((attributes = at('cancelWorkflowExecution'))) {
@@ -518,6 +543,38 @@ export class Engine {
     if ((attributes = at('signalExternalWorkflowExecution'))) return this.initiateExternalSignal(run, attributes, completedEventId, afterCommit), false;
     if ((attributes = at('requestCancelExternalWorkflowExecution'))) return this.initiateExternalCancel(run, attributes, completedEventId, afterCommit), false;
     throw invalidArgument(`unsupported command type ${command.commandType}`);
+  }
+
+  /**
+   * A cron run that completes, fails or times out: the next run starts now and waits for the next matching time
+   * (its first task's back-off); the close event names it. The last completion result carries over.
+   */
+  private nextCronRun(run: Run, carried: { lastCompletionResult?: Msg; failure?: Msg }): { newExecutionRunId?: string } {
+    const cronSchedule = run.startRequest.cronSchedule;
+    if (!cronSchedule) return {};
+    const started = run.history[0]?.workflowExecutionStartedEventAttributes as Msg;
+    const next = this.createRun({
+      namespace: run.namespace,
+      workflowId: run.workflowId,
+      workflowType: run.workflowType,
+      taskQueue: run.taskQueue,
+      input: started?.input,
+      header: started?.header,
+      memo: run.memo,
+      searchAttributes: { indexedFields: run.searchAttributes },
+      workflowTaskTimeoutMs: run.startRequest.workflowTaskTimeoutMs,
+      ...(run.startRequest.workflowRunTimeoutMs ? { workflowRunTimeoutMs: run.startRequest.workflowRunTimeoutMs } : {}),
+      ...(run.startRequest.retryPolicy ? { retryPolicy: run.startRequest.retryPolicy } : {}),
+      cronSchedule,
+      continued: {
+        from: run,
+        initiator: INITIATOR_CRON,
+        lastCompletionResult: carried.lastCompletionResult ?? (started?.lastCompletionResult as Msg | undefined),
+        ...(carried.failure ? { failure: carried.failure } : {}),
+      },
+    });
+    run.newExecutionRunId = next.runId;
+    return { newExecutionRunId: next.runId };
   }
 
   private continueAsNew(run: Run, attributes: Msg, completedEventId: number): void {
@@ -1067,7 +1124,8 @@ export class Engine {
     const next = run.newExecutionRunId ? this.namespace(run.namespace).runs.get(run.newExecutionRunId) : undefined;
     run.updates.closeRun(status === Status.ContinuedAsNew ? next?.updates : undefined);
     if (next?.updates.hasAdmitted) this.scheduleWorkflowTask(next);
-    if (status !== Status.ContinuedAsNew) this.notifyParent(run, status, attributes);
+    // A cron run that started its successor has not ended the execution its parent waits for.
+    if (status !== Status.ContinuedAsNew && !run.newExecutionRunId) this.notifyParent(run, status, attributes);
     // Queries that waited for this run's task are answered from its history, whatever ended it (continuing as new
     // too: the client asked while this run was the current one).
     for (const query of run.waitingQueries.splice(0)) this.dispatchLegacyQuery(run, query);
@@ -1078,6 +1136,7 @@ export class Engine {
       if (child.parentClosePolicy === PARENT_CLOSE.Terminate) this.terminate(childRun, 'parent closed', '');
       else if (child.parentClosePolicy === PARENT_CLOSE.RequestCancel) this.requestCancel(childRun, 'parent closed', '');
     }
+    for (const listener of this.closeListeners) listener(run);
   }
 
   private notifyParent(run: Run, status: StatusCode, attributes: Msg): void {
@@ -1240,7 +1299,7 @@ export class Engine {
       closeTime: run.closeTime ? timestamp(run.closeTime) : undefined,
       status: run.status,
       historyLength: run.history.length,
-      executionTime: timestamp(run.startTime),
+      executionTime: timestamp(run.firstTaskAt ?? run.startTime),
       memo: run.memo,
       searchAttributes: { indexedFields: run.searchAttributes },
       taskQueue: run.taskQueue,

@@ -110,6 +110,8 @@ export class Run {
   searchAttributes: Record<string, Msg>;
   historyWaiters: Array<() => void> = [];
   cancelRunTimeout?: () => void;
+  /** A cron run's first workflow task waits until then (`first_workflow_task_backoff`). */
+  firstTaskAt?: number;
   readonly updates: RunUpdates;
 
   constructor(
@@ -124,6 +126,8 @@ export class Run {
       workflowRunTimeoutMs?: number;
       workflowExecutionTimeoutMs?: number;
       retryPolicy?: Msg;
+      /** `cron_schedule`: each run's close starts the next run at the next matching time. */
+      cronSchedule?: string;
       firstExecutionRunId: string;
       requestId?: string;
     },

@@ -22,6 +22,7 @@ import { type ActivityState, type Run, Status } from './run';
 import { type TaskQueue } from './matching';
 import { STAGE, stageOf, type UpdateState, waitForStage } from './updates';
 import { parseVisibilityQuery } from './visibility';
+import { Schedules } from './schedules';
 
 export const INDEXED_VALUE_TYPES: Record<string, number> = {
   Text: 1,
@@ -80,12 +81,13 @@ export async function startTemporalStandin(options: TemporalStandinOptions = {})
   if (options.logLevel === 'debug') clock.trace = log;
   const engine = new Engine(clock, searchAttributes, log);
   engine.namespace('default');
+  const schedules = new Schedules(engine);
 
   const server = new grpc.Server({
     'grpc.max_receive_message_length': MAX_MESSAGE,
     'grpc.max_send_message_length': MAX_MESSAGE,
   });
-  addService(server, 'temporal.api.workflowservice.v1.WorkflowService', workflowService(engine, log), log);
+  addService(server, 'temporal.api.workflowservice.v1.WorkflowService', workflowService(engine, schedules, log), log);
   addService(server, 'temporal.api.operatorservice.v1.OperatorService', operatorService(engine), log);
   addService(server, 'temporal.api.testservice.v1.TestService', testService(clock), log);
   addService(server, 'grpc.health.v1.Health', { Check: () => ({ status: 1 }) }, log);
@@ -100,6 +102,7 @@ export async function startTemporalStandin(options: TemporalStandinOptions = {})
     engine,
     close: () =>
       new Promise<void>((resolve) => {
+        schedules.shutdown();
         engine.shutdown();
         clock.close();
         server.tryShutdown(() => resolve());
@@ -199,7 +202,7 @@ async function longPoll<T>(
   }
 }
 
-function workflowService(engine: Engine, log: (message: string) => void): Record<string, Handler> {
+function workflowService(engine: Engine, schedules: Schedules, log: (message: string) => void): Record<string, Handler> {
   const startOptions = (request: Msg) => ({
     namespace: request.namespace as string,
     workflowId: request.workflowId as string,
@@ -214,6 +217,7 @@ function workflowService(engine: Engine, log: (message: string) => void): Record
     ...(durationMs(request.workflowRunTimeout) ? { workflowRunTimeoutMs: durationMs(request.workflowRunTimeout)! } : {}),
     ...(durationMs(request.workflowExecutionTimeout) ? { workflowExecutionTimeoutMs: durationMs(request.workflowExecutionTimeout)! } : {}),
     retryPolicy: request.retryPolicy,
+    ...(request.cronSchedule ? { cronSchedule: request.cronSchedule as string } : {}),
     requestId: request.requestId as string,
   });
   const validateStart = (request: Msg) => {
@@ -243,7 +247,7 @@ function workflowService(engine: Engine, log: (message: string) => void): Record
         signalAndQueryHeader: true,
         internalErrorDifferentiation: true,
         activityFailureIncludeHeartbeat: true,
-        supportsSchedules: false,
+        supportsSchedules: true,
         encodedFailureAttributes: true,
         buildIdBasedVersioning: false,
         upsertMemo: true,
@@ -468,6 +472,14 @@ function workflowService(engine: Engine, log: (message: string) => void): Record
       return {};
     },
     DescribeTaskQueue: () => ({ pollers: [] }),
+
+    CreateSchedule: (request) => schedules.create(request),
+    DescribeSchedule: (request) => schedules.describe(request),
+    ListSchedules: (request) => schedules.list(request),
+    UpdateSchedule: (request) => schedules.update(request),
+    PatchSchedule: (request) => schedules.patch(request),
+    DeleteSchedule: (request) => schedules.delete(request),
+    ListScheduleMatchingTimes: (request) => schedules.matchingTimes(request),
   };
 }
 

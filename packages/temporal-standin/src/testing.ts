@@ -12,7 +12,8 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 
 // From the sources (jest) or from dist/: the SDK needs the compiled executable, always <package>/dist/src/bin.js.
 const PACKAGE_ROOT = join(__dirname, '..').replace(/[\\/]dist$/, '');
-export const TEMPORAL_STANDIN_BIN = join(PACKAGE_ROOT, 'dist', 'src', 'bin.js');
+// `TEMPORAL_STANDIN_BIN` points at another build (one being developed, without replacing dist/ under other users).
+export const TEMPORAL_STANDIN_BIN = process.env.TEMPORAL_STANDIN_BIN ?? join(PACKAGE_ROOT, 'dist', 'src', 'bin.js');
 
 /** `searchAttributes`: name -> type (Keyword, Datetime, ...), registered on the server before the tests start. */
 export async function createTestWorkflowEnvironment(options: { searchAttributes?: Record<string, string> } = {}): Promise<TestWorkflowEnvironment> {

@@ -301,3 +301,12 @@ export async function updatableWorkflow(initial = 0, continueAfter = 0): Promise
   if (!finished) await continueAsNew<typeof updatableWorkflow>(total, 0);
   return total;
 }
+
+export async function failingWorkflow(): Promise<never> {
+  throw ApplicationFailure.nonRetryable('failing on purpose', 'Deliberate');
+}
+
+/** Returns how many cron runs came before this one (from the previous run's result). */
+export async function cronCountingWorkflow(): Promise<number> {
+  return ((workflowInfo().lastResult as number | undefined) ?? 0) + 1;
+}
