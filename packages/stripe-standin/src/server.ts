@@ -24,7 +24,13 @@ export interface Fault {
   count?: number;
   /** Probability per matching request, 0..1 (default 1). */
   rate?: number;
+  /** For a `latency` fault: a fixed delay (default 1000 ms) ... */
   latencyMs?: number;
+  /**
+   * ... or a delay drawn per request, as Stripe's answers vary: half of them between `minMs` and `medianMs`, half
+   * between `medianMs` and `maxMs`, log-uniform within each half (uniform if `minMs` is 0).
+   */
+  latency?: { minMs: number; medianMs: number; maxMs: number };
 }
 
 export interface LoggedRequest {
@@ -151,7 +157,7 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
         return;
       }
     }
-    const delayed = () => (fault?.kind === 'latency' ? new Promise((resolve) => setTimeout(resolve, fault.latencyMs ?? 1000)) : Promise.resolve());
+    const delayed = () => (fault?.kind === 'latency' ? new Promise((resolve) => setTimeout(resolve, latencyOf(fault))) : Promise.resolve());
 
     // Idempotency is decided when the request arrives, as Stripe does: the same key and parameters replay the first
     // response, other parameters are an error, and a request whose twin is still in progress is told so (409). A
@@ -244,6 +250,7 @@ export async function startStripeStandin(options: StripeStandinOptions = {}): Pr
           ...(fault.count !== undefined ? { count: Number(fault.count) } : {}),
           ...(fault.rate !== undefined ? { rate: Number(fault.rate) } : {}),
           ...(fault.latencyMs !== undefined ? { latencyMs: Number(fault.latencyMs) } : {}),
+          ...(fault.latency !== undefined ? { latency: latencyRange(fault.latency) } : {}),
           fired: 0,
         });
         return send(res, 200, { faults: faults.length });
@@ -348,6 +355,24 @@ function takeToken(bucket: { tokens: number; refilledAt: number }, rate: number 
   if (bucket.tokens < 1) return false;
   bucket.tokens -= 1;
   return true;
+}
+
+/** A latency fault's `latency` as posted to the controls, checked to be an ordered range. */
+function latencyRange(value: unknown): NonNullable<Fault['latency']> {
+  const { minMs, medianMs, maxMs } = (value ?? {}) as Record<string, unknown>;
+  const range = { minMs: Number(minMs), medianMs: Number(medianMs), maxMs: Number(maxMs) };
+  if (!(range.minMs >= 0 && range.minMs <= range.medianMs && range.medianMs <= range.maxMs)) {
+    throw invalidRequest('latency must be { minMs, medianMs, maxMs } with 0 <= minMs <= medianMs <= maxMs', 'latency');
+  }
+  return range;
+}
+
+/** A latency fault's delay for one request, in ms. */
+function latencyOf(fault: Fault): number {
+  if (!fault.latency) return fault.latencyMs ?? 1000;
+  const { minMs, medianMs, maxMs } = fault.latency;
+  const [low, high] = Math.random() < 0.5 ? [minMs, medianMs] : [medianMs, maxMs];
+  return low > 0 ? low * (high / low) ** Math.random() : low + (high - low) * Math.random();
 }
 
 function pickFault(faults: Array<Fault & { fired: number }>, method: string, path: string, idempotencyKey: string | undefined): Fault | undefined {
