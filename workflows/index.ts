@@ -2,5 +2,5 @@
 export { campaignWorkflow } from './campaign';
 export { settlePledgeWorkflow } from './settle-pledge';
 export { notificationOutboxWorkflow } from './notification-outbox';
-export { pendingPledgeSweepWorkflow } from './pending-pledge-sweep';
+export { pendingPledgeSweepWorkflow, sweepPendingPledgesWorkflow } from './pending-pledge-sweep';
 export { dataRetentionWorkflow } from './data-retention';

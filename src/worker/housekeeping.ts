@@ -1,10 +1,11 @@
 /**
- * The long-running housekeeping workflows, one of each per Temporal namespace: the notification outbox, the pending-pledge
- * sweep and data retention. Every worker process starts them at start-up; one already running is left as it is.
+ * The housekeeping, one of each per Temporal namespace: the notification outbox and data retention (long-running
+ * workflows) and the pending-pledge sweep (a Temporal Schedule). Every worker process starts them at start-up;
+ * one already running is left as it is.
  */
-import { type Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { type Client, ScheduleAlreadyRunning, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { NOTIFICATION_OUTBOX_WORKFLOW_ID, type notificationOutboxWorkflow } from '../../workflows/notification-outbox';
-import { PENDING_PLEDGE_SWEEP_WORKFLOW_ID, type pendingPledgeSweepWorkflow } from '../../workflows/pending-pledge-sweep';
+import { PENDING_PLEDGE_SWEEP_SCHEDULE_ID, PENDING_PLEDGE_SWEEP_WORKFLOW_ID } from '../../workflows/pending-pledge-sweep';
 import { DATA_RETENTION_WORKFLOW_ID, type dataRetentionWorkflow } from '../../workflows/data-retention';
 
 export async function startHousekeepingWorkflows(client: Client, taskQueue: string, stripeTaskQueue: string): Promise<void> {
@@ -28,19 +29,35 @@ async function startNotificationOutbox(client: Client, taskQueue: string): Promi
   }
 }
 
-/** Starts the one pending-pledge sweep unless it already runs: every 5 minutes, pledges pending over 10 minutes. */
+/**
+ * The pending-pledge sweep as a Temporal Schedule (every 5 minutes, pledges pending over 10 minutes; a sweep still
+ * running when the next is due is skipped), created unless it exists, so ops see, pause and trigger it in Temporal
+ * UI. The self-looping workflow it replaces is stopped if an earlier version left one running.
+ */
 async function startPendingPledgeSweep(client: Client, taskQueue: string, stripeTaskQueue: string): Promise<void> {
   try {
-    await client.workflow.start<typeof pendingPledgeSweepWorkflow>('pendingPledgeSweepWorkflow', {
-      workflowId: PENDING_PLEDGE_SWEEP_WORKFLOW_ID,
-      taskQueue,
-      args: [{ intervalMs: 5 * 60_000, olderThanMs: 10 * 60_000, stripeTaskQueue }],
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      staticSummary: 'Resolves pledges left pending between our database and Stripe',
+    await client.schedule.create({
+      scheduleId: PENDING_PLEDGE_SWEEP_SCHEDULE_ID,
+      spec: { intervals: [{ every: '5 minutes' }] },
+      action: {
+        type: 'startWorkflow',
+        workflowType: 'sweepPendingPledgesWorkflow',
+        workflowId: PENDING_PLEDGE_SWEEP_WORKFLOW_ID,
+        taskQueue,
+        args: [{ olderThanMs: 10 * 60_000, stripeTaskQueue }],
+      },
+      policies: { overlap: 'SKIP' },
+      state: { note: 'Resolves pledges left pending between our database and Stripe' },
     });
   } catch (error) {
-    if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+    if (!(error instanceof ScheduleAlreadyRunning)) throw error;
   }
+  await client.workflow
+    .getHandle(PENDING_PLEDGE_SWEEP_WORKFLOW_ID)
+    .terminate('replaced by the pending-pledge-sweep schedule')
+    .catch((error: unknown) => {
+      if (!(error instanceof WorkflowNotFoundError)) throw error;
+    });
 }
 
 /**

@@ -16,7 +16,7 @@ import { type WorkflowExecutionInfo } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { type LoggedRequest } from '@crowdfund/stripe-standin';
 import { NOTIFICATION_OUTBOX_WORKFLOW_ID } from '../../workflows/notification-outbox';
-import { PENDING_PLEDGE_SWEEP_WORKFLOW_ID } from '../../workflows/pending-pledge-sweep';
+import { PENDING_PLEDGE_SWEEP_SCHEDULE_ID } from '../../workflows/pending-pledge-sweep';
 import { DATA_RETENTION_WORKFLOW_ID } from '../../workflows/data-retention';
 import { createCampaign, createUser, days, placeMany, publishCampaign } from '../helpers/campaign-fixtures';
 import { createTestPlatform, type TestPlatform } from '../helpers/platform';
@@ -78,9 +78,10 @@ afterAll(async () => {
  */
 async function startWorker(): Promise<WorkerProcess> {
   const started = await startWorkerProcess(workerEnv);
-  for (const workflowId of [NOTIFICATION_OUTBOX_WORKFLOW_ID, PENDING_PLEDGE_SWEEP_WORKFLOW_ID, DATA_RETENTION_WORKFLOW_ID]) {
+  for (const workflowId of [NOTIFICATION_OUTBOX_WORKFLOW_ID, DATA_RETENTION_WORKFLOW_ID]) {
     await p.env.client.workflow.getHandle(workflowId).terminate('not run by the kill drill');
   }
+  await p.env.client.schedule.getHandle(PENDING_PLEDGE_SWEEP_SCHEDULE_ID).delete();
   return started;
 }
 
