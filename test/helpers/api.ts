@@ -97,11 +97,26 @@ export async function campaignRow(api: TestApi, options: CampaignRowOptions = {}
 }
 
 /** Delivers the Stripe stand-in's latest event of `type` about `objectId` to the API, signed as Stripe signs it. */
-export async function deliverStandinEvent(api: TestApi, stripe: Stripe, secret: string, type: string, objectId: string) {
-  const events = await stripe.events.list({ type, limit: 100 });
-  const event = events.data.find((e) => (e.data.object as { id: string }).id === objectId);
+export async function deliverStandinEvent(target: { app: Express }, stripe: Stripe, secret: string, type: string, objectId: string) {
+  const event = (await standinEventsAbout(stripe, type, objectId))[0];
   if (!event) throw new Error(`no ${type} event for ${objectId}`);
+  return postSignedEvent(target.app, stripe, secret, event);
+}
+
+/** Delivers every event of `type` the stand-in sent about `objectId` (newest first, as Stripe lists them); how many. */
+export async function deliverAllStandinEvents(target: { app: Express }, stripe: Stripe, secret: string, type: string, objectId: string): Promise<number> {
+  const events = await standinEventsAbout(stripe, type, objectId);
+  for (const event of events) await postSignedEvent(target.app, stripe, secret, event);
+  return events.length;
+}
+
+async function standinEventsAbout(stripe: Stripe, type: string, objectId: string): Promise<Stripe.Event[]> {
+  const events = await stripe.events.list({ type, limit: 100 });
+  return events.data.filter((event) => (event.data.object as { id: string }).id === objectId);
+}
+
+function postSignedEvent(app: Express, stripe: Stripe, secret: string, event: Stripe.Event) {
   const payload = JSON.stringify(event);
   const signature = stripe.webhooks.generateTestHeaderString({ payload, secret });
-  return request(api.app).post('/api/webhooks/stripe').set('Stripe-Signature', signature).set('Content-Type', 'application/json').send(payload).expect(200);
+  return request(app).post('/api/webhooks/stripe').set('Stripe-Signature', signature).set('Content-Type', 'application/json').send(payload).expect(200);
 }

@@ -20,3 +20,13 @@ export async function startTestStripe(options: StripeStandinOptions & { maxNetwo
   const stripe = createStripeClient({ secretKey: TEST_STRIPE_KEY, apiBase: standin.url, maxNetworkRetries: options.maxNetworkRetries ?? 2 });
   return { standin, stripe, url: standin.url, ...standinControls(standin.url), close: () => standin.close() };
 }
+
+/** The dispute Stripe opens on a payment a minute after its charge (or, with the stand-in's clock still, a moment of real time). */
+export async function disputeOfPayment(stripe: Stripe, paymentIntentId: string): Promise<Stripe.Dispute> {
+  for (let waited = 0; waited < 10_000; waited += 100) {
+    const [dispute] = (await stripe.disputes.list({ payment_intent: paymentIntentId })).data;
+    if (dispute) return dispute;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`payment ${paymentIntentId} was not disputed`);
+}

@@ -9,7 +9,9 @@ import request from 'supertest';
 import { reconcileCampaign } from '../../src/reconciliation/reconcile';
 import { campaignStateQuery } from '../../workflows/messages';
 import { createCampaign, createUser, days, placePledge, publishCampaign } from '../helpers/campaign-fixtures';
+import { deliverAllStandinEvents } from '../helpers/api';
 import { createTestPlatform, type TestPlatform } from '../helpers/platform';
+import { disputeOfPayment } from '../helpers/stripe';
 
 const SECRET = 'whsec_test_platform_disputes';
 const stripeFee = (amount: number) => Math.round((amount * 290) / 10_000) + 30;
@@ -21,26 +23,9 @@ beforeAll(async () => {
 });
 afterAll(() => p.close());
 
-/** Delivers every event of `type` the stand-in sent about `objectId`, signed as Stripe signs it. */
-async function deliver(type: string, objectId: string) {
-  const events = (await p.stripe.events.list({ type, limit: 100 })).data.filter((event) => (event.data.object as { id: string }).id === objectId);
-  for (const event of events) {
-    const payload = JSON.stringify(event);
-    const signature = p.stripe.webhooks.generateTestHeaderString({ payload, secret: SECRET });
-    await request(p.app).post('/api/webhooks/stripe').set('Stripe-Signature', signature).set('Content-Type', 'application/json').send(payload).expect(200);
-  }
-  return events.length;
-}
+const deliver = (type: string, objectId: string) => deliverAllStandinEvents(p, p.stripe, SECRET, type, objectId);
 
-async function disputeOf(paymentIntentId: string) {
-  // Stripe disputes the charge a minute after it (or, with the stand-in's clock standing still, a moment of real time).
-  for (let waited = 0; waited < 10_000; waited += 100) {
-    const [dispute] = (await p.stripe.disputes.list({ payment_intent: paymentIntentId })).data;
-    if (dispute) return dispute;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`payment ${paymentIntentId} was not disputed`);
-}
+const disputeOf = (paymentIntentId: string) => disputeOfPayment(p.stripe, paymentIntentId);
 
 test('a dispute lost before the payout comes off it; the campaign reconciles', async () => {
   const creator = await createUser(p, { connect: 'onboarded' });

@@ -10,7 +10,9 @@ import request from 'supertest';
 import { reconcileCampaign } from '../../src/reconciliation/reconcile';
 import { campaignStateQuery } from '../../workflows/messages';
 import { createCampaign, createUser, days, placePledge, publishCampaign } from '../helpers/campaign-fixtures';
+import { deliverAllStandinEvents } from '../helpers/api';
 import { createTestPlatform, type TestPlatform } from '../helpers/platform';
+import { disputeOfPayment } from '../helpers/stripe';
 import { expectHistoriesReplay } from './replay-histories';
 
 const SECRET = 'whsec_test_platform_reserve';
@@ -41,23 +43,9 @@ function reserveFor(next: { bps: number; periodDays: number }) {
   p.config.campaigns.payoutReservePeriodMs = days(next.periodDays);
 }
 
-async function deliver(type: string, objectId: string) {
-  const events = (await p.stripe.events.list({ type, limit: 100 })).data.filter((event) => (event.data.object as { id: string }).id === objectId);
-  for (const event of events) {
-    const payload = JSON.stringify(event);
-    const signature = p.stripe.webhooks.generateTestHeaderString({ payload, secret: SECRET });
-    await request(p.app).post('/api/webhooks/stripe').set('Stripe-Signature', signature).set('Content-Type', 'application/json').send(payload).expect(200);
-  }
-}
+const deliver = (type: string, objectId: string) => deliverAllStandinEvents(p, p.stripe, SECRET, type, objectId);
 
-async function disputeOf(paymentIntentId: string) {
-  for (let waited = 0; waited < 10_000; waited += 100) {
-    const [dispute] = (await p.stripe.disputes.list({ payment_intent: paymentIntentId })).data;
-    if (dispute) return dispute;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`payment ${paymentIntentId} was not disputed`);
-}
+const disputeOf = (paymentIntentId: string) => disputeOfPayment(p.stripe, paymentIntentId);
 
 const payoutRow = (campaignId: string) => db().selectFrom('payouts').selectAll().where('campaign_id', '=', campaignId).executeTakeFirstOrThrow();
 const ledgerKinds = async (campaignId: string, kinds: string[]) =>
