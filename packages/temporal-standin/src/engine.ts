@@ -20,8 +20,9 @@ import {
 } from './proto';
 import { type ActivityState, type ChildState, type PendingQuery, Run, Status, type StatusCode } from './run';
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import { unpack, type UpdateState } from './updates';
-import { compileSpec, nextMatchingTime } from './calendar';
+import { discardsSpeculativeTask, unpack, type UpdateState } from './updates';
+import { cronBackoffMs, parseCronSchedule } from './cron-schedule';
+import { autoResetPoints, ResetLinks, RESETTER_IDENTITY, workflowExtendedInfo } from './reset';
 
 const REUSE = { AllowDuplicate: 1, AllowDuplicateFailedOnly: 2, RejectDuplicate: 3, TerminateIfRunning: 4 };
 const CONFLICT = { Fail: 1, UseExisting: 2, TerminateExisting: 3 };
@@ -33,6 +34,8 @@ const QUERY_RESULT_ANSWERED = 1;
 const TASK_QUEUE_KIND_NORMAL = 1;
 const INITIATOR_WORKFLOW = 1;
 const INITIATOR_CRON = 3;
+/** The server's SpeculativeWorkflowTaskScheduleToStartTimeout (a speculative task on a normal queue). */
+const SPECULATIVE_SCHEDULE_TO_START_MS = 5_000;
 
 export interface WorkflowTaskRef {
   kind: 'workflow';
@@ -93,6 +96,9 @@ export class Engine {
 
   /** Called after any run closes (schedules follow the runs they started). */
   readonly closeListeners: Array<(run: Run) => void> = [];
+
+  /** Runs that resets replaced, and the runs they created (ResetWorkflowExecution, src/reset.ts). */
+  readonly resets = new ResetLinks();
 
   constructor(
     readonly clock: Clock,
@@ -195,8 +201,8 @@ export class Engine {
 
   private createRun(options: StartOptions): Run {
     const namespace = this.namespace(options.namespace);
-    // Compiled first: an invalid cron string fails the start before anything is stored.
-    const cronSpec = options.cronSchedule ? compileSpec({ cronString: [options.cronSchedule] }) : undefined;
+    // Parsed first: an invalid cron string fails the start before anything is stored.
+    const cron = options.cronSchedule ? parseCronSchedule(options.cronSchedule) : undefined;
     const runId = randomUUID();
     const parent = options.parent;
     const previous = options.continued?.from;
@@ -228,7 +234,10 @@ export class Engine {
     namespace.runs.set(runId, run);
 
     const parentRef = run.parent;
-    const backoffMs = cronSpec ? Math.max((nextMatchingTime(cronSpec, run.startTime) ?? run.startTime) - run.startTime, 0) : 0;
+    // As the server: a first run waits for the next cron time after now, each next run for the first cron time after
+    // the previous run's execution time that is not before now.
+    const cronFrom = options.continued?.initiator === INITIATOR_CRON ? (previous!.firstTaskAt ?? previous!.startTime) : run.startTime;
+    const backoffMs = cron ? Math.max(cronBackoffMs(cron, cronFrom, run.startTime) ?? 0, 0) : 0;
     if (backoffMs > 0) run.firstTaskAt = run.startTime + backoffMs;
     run.commit('workflowExecutionStarted', {
       workflowType: options.workflowType,
@@ -284,16 +293,18 @@ export class Engine {
   // ---------------------------------------------------------------------------------------------------------------
   // Workflow tasks
 
-  scheduleWorkflowTask(run: Run): void {
+  /** `speculative`: for updates alone; its events stay out of history unless it writes something (run.ts). */
+  scheduleWorkflowTask(run: Run, options: { speculative?: boolean } = {}): void {
     if (!run.open || run.wft.state !== 'none') return;
     // A cron run's signals and updates wait for its first workflow task's time, as on the server.
     if (run.firstTaskAt !== undefined && this.clock.now() < run.firstTaskAt) return;
     const wft = run.wft;
-    const scheduledEventId = run.commit('workflowTaskScheduled', {
+    const scheduled = {
       taskQueue: { name: run.taskQueue, kind: TASK_QUEUE_KIND_NORMAL },
       startToCloseTimeout: duration(run.startRequest.workflowTaskTimeoutMs),
       attempt: wft.attempt,
-    }).eventId as number;
+    };
+    const scheduledEventId = options.speculative ? run.speculate('workflowTaskScheduled', scheduled) : (run.commit('workflowTaskScheduled', scheduled).eventId as number);
     wft.state = 'scheduled';
     wft.scheduledEventId = scheduledEventId;
     wft.scheduledAt = this.clock.now();
@@ -315,7 +326,15 @@ export class Engine {
       wft.cancelStickyFallback = () => clearTimeout(timer);
     } else {
       this.workflowQueue(run.namespace, run.taskQueue).offer(task);
+      if (options.speculative) wft.cancelScheduleToStart = this.clock.after(SPECULATIVE_SCHEDULE_TO_START_MS, () => this.timeOutSpeculativeTask(run, scheduledEventId));
     }
+  }
+
+  /** As the server: a speculative task no worker took in time is written, timed out (schedule-to-start), and replaced. */
+  private timeOutSpeculativeTask(run: Run, scheduledEventId: number): void {
+    if (!run.open || run.wft.state !== 'scheduled' || run.wft.scheduledEventId !== scheduledEventId || run.speculativeEvents.length === 0) return;
+    run.commit('workflowTaskTimedOut', { scheduledEventId, startedEventId: 0, timeoutType: TIMEOUT.ScheduleToStart });
+    this.retryWorkflowTask(run, false);
   }
 
   /** A poller takes a workflow task: write WorkflowTaskStarted and build the poll response. */
@@ -324,18 +343,15 @@ export class Engine {
     this.log(`wft started ${run.workflowId} #${task.scheduledEventId} ${fromSticky ? 'sticky' : 'normal'}`);
     const wft = run.wft;
     wft.cancelStickyFallback?.();
-    const startedEventId = run.commit('workflowTaskStarted', {
-      scheduledEventId: wft.scheduledEventId,
-      identity,
-      requestId: randomUUID(),
-      historySizeBytes: run.history.length * 200,
-    }).eventId as number;
+    wft.cancelScheduleToStart?.();
+    const started = { scheduledEventId: wft.scheduledEventId, identity, requestId: randomUUID(), historySizeBytes: run.history.length * 200 };
+    const startedEventId = run.speculativeEvents.length > 0 ? run.speculate('workflowTaskStarted', started) : (run.commit('workflowTaskStarted', started).eventId as number);
     wft.state = 'started';
     wft.startedEventId = startedEventId;
     wft.startedAt = this.clock.now();
     wft.onSticky = fromSticky;
     wft.cancelTimeout = this.clock.after(run.startRequest.workflowTaskTimeoutMs, () => this.timeOutWorkflowTask(run, startedEventId));
-    const events = fromSticky ? run.history.filter((event) => (event.eventId as number) > run.lastCompletedStartedEventId) : run.history;
+    const events = [...(fromSticky ? run.history.filter((event) => (event.eventId as number) > run.lastCompletedStartedEventId) : run.history), ...run.speculativeEvents];
     const queries: Record<string, Msg> = {};
     for (const [id, query] of wft.queries) queries[id] = query.query;
     return {
@@ -367,16 +383,19 @@ export class Engine {
     const wft = run.wft;
     wft.cancelTimeout?.();
     wft.cancelStickyFallback?.();
+    wft.cancelScheduleToStart?.();
     wft.state = 'none';
     wft.cancelTimeout = undefined;
     wft.cancelStickyFallback = undefined;
+    wft.cancelScheduleToStart = undefined;
     const unlock = wft.unlock;
     wft.unlock = undefined;
     // Released after the caller has scheduled what follows, so time cannot skip in between.
     if (unlock) setImmediate(unlock);
   }
 
-  completeWorkflowTask(run: Run, request: Msg): void {
+  /** Returns the RespondWorkflowTaskCompleted response: `reset_history_event_id` when a speculative task was discarded. */
+  completeWorkflowTask(run: Run, request: Msg): Msg {
     const wft = run.wft;
     this.log(`wft completed ${run.workflowId} #${wft.scheduledEventId} commands ${(request.commands ?? []).map((c: Msg) => c.commandType).join(',')}`);
     const commands: Msg[] = request.commands ?? [];
@@ -396,15 +415,21 @@ export class Engine {
       throw invalidArgument('UnhandledCommand');
     }
 
-    const completedEventId = run.commit('workflowTaskCompleted', {
-      scheduledEventId: wft.scheduledEventId,
-      startedEventId: wft.startedEventId,
-      identity: request.identity ?? '',
-      sdkMetadata: request.sdkMetadata,
-      meteringMetadata: request.meteringMetadata,
-      workerVersion: request.workerVersionStamp,
-    }).eventId as number;
-    run.lastCompletedStartedEventId = wft.startedEventId;
+    // A speculative task that only rejected updates leaves history as it was (the server discards it).
+    const discarded = run.speculativeEvents.length > 0 && discardsSpeculativeTask(request, run.nextEventId - run.lastCompletedStartedEventId - 2);
+    if (discarded) run.speculativeEvents = [];
+    const completedEventId = discarded
+      ? 0
+      : (run.commit('workflowTaskCompleted', {
+          scheduledEventId: wft.scheduledEventId,
+          startedEventId: wft.startedEventId,
+          identity: request.identity ?? '',
+          sdkMetadata: request.sdkMetadata,
+          meteringMetadata: request.meteringMetadata,
+          workerVersion: request.workerVersionStamp,
+          binaryChecksum: request.binaryChecksum ?? '',
+        }).eventId as number);
+    if (!discarded) run.lastCompletedStartedEventId = wft.startedEventId;
     wft.attempt = 1;
     const pendingQueries = [...wft.queries.values()];
     wft.queries.clear();
@@ -441,15 +466,19 @@ export class Engine {
     if (run.open) {
       // Updates this task carried but did not answer go out again.
       run.updates.resend();
-      if (run.updates.hasAdmitted) newTask = true;
-      if (run.flush() > 0) newTask = true;
+      const flushed = run.flush() > 0;
+      // Only updates to deliver: the next task is speculative, as the server makes it for a worker that takes it.
+      const speculative = !newTask && !flushed && run.updates.hasAdmitted && Boolean(request.returnNewWorkflowTask);
+      if (run.updates.hasAdmitted || flushed) newTask = true;
       for (const query of pendingQueries) run.waitingQueries.push(query);
-      if (newTask) this.scheduleWorkflowTask(run);
+      if (newTask) this.scheduleWorkflowTask(run, { speculative });
       this.dispatchWaitingQueries(run);
     } else {
       for (const query of pendingQueries) this.dispatchLegacyQuery(run, query);
     }
     for (const action of afterCommit) action();
+    // The worker rolls its state back to the last task that counted.
+    return discarded ? { resetHistoryEventId: run.lastCompletedStartedEventId } : {};
   }
 
   failWorkflowTask(run: Run, cause: number, failure: Msg | undefined, identity: string | undefined, countsAsAttempt = true): void {
@@ -700,6 +729,15 @@ export class Engine {
     run.activities.set(scheduledEventId, activity);
     if (scheduleToCloseMs) {
       activity.cancelOverall.push(this.clock.after(scheduleToCloseMs, () => this.timeOutActivity(run, activity, TIMEOUT.ScheduleToClose, activity.attempt)));
+    }
+    this.dispatchActivity(run, activity);
+  }
+
+  /** An activity a reset run kept pending: dispatched again, its schedule-to-close time counting from now. */
+  resumeActivity(run: Run, activity: ActivityState): void {
+    run.activities.set(activity.scheduledEventId, activity);
+    if (activity.scheduleToCloseMs) {
+      activity.cancelOverall.push(this.clock.after(activity.scheduleToCloseMs, () => this.timeOutActivity(run, activity, TIMEOUT.ScheduleToClose, activity.attempt)));
     }
     this.dispatchActivity(run, activity);
   }
@@ -1141,11 +1179,13 @@ export class Engine {
 
   private notifyParent(run: Run, status: StatusCode, attributes: Msg): void {
     const parentRef = run.parent;
-    if (!parentRef) return;
+    // A run a reset terminated is not the end of the execution its parent waits for.
+    if (!parentRef || attributes.identity === RESETTER_IDENTITY) return;
     const parent = this.currentRun(parentRef.namespace, parentRef.workflowId);
-    if (!parent?.open || parent.runId !== parentRef.runId) return;
+    // A parent that was reset hands its children to the run the reset created.
+    if (!parent?.open || parent.runId !== this.resets.follow(parentRef.runId)) return;
     const child = parent.children.get(parentRef.initiatedEventId);
-    if (!child) return;
+    if (!child || child.workflowId !== run.workflowId) return;
     parent.children.delete(parentRef.initiatedEventId);
     const base = {
       namespace: run.namespace,
@@ -1185,7 +1225,7 @@ export class Engine {
     const { update, isNew } = run.updates.admit(request);
     if (isNew) {
       this.log(`update admitted ${run.workflowId} ${updateId} (${request.input.name})`);
-      this.scheduleWorkflowTask(run);
+      this.scheduleWorkflowTask(run, { speculative: true });
     }
     return update;
   }
@@ -1321,7 +1361,9 @@ export class Engine {
         workflowRunTimeout: duration(run.startRequest.workflowRunTimeoutMs ?? 0),
         defaultWorkflowTaskTimeout: duration(run.startRequest.workflowTaskTimeoutMs),
       },
-      workflowExecutionInfo: this.executionInfo(run),
+      // Reset points are the run's own record (visibility lists do not carry them).
+      workflowExecutionInfo: { ...this.executionInfo(run), autoResetPoints: autoResetPoints(run) },
+      workflowExtendedInfo: workflowExtendedInfo(run, this.resets),
       pendingActivities: [...run.activities.values()].map((activity) => ({
         activityId: activity.activityId,
         activityType: activity.activityType,

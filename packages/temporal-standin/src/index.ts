@@ -1,1 +1,2 @@
 export { startTemporalStandin, type RunningTemporalStandin, type TemporalStandinOptions } from './server';
+export { type HttpApiHandler, type HttpApiOptions } from './http-api';

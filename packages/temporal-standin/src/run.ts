@@ -30,6 +30,8 @@ export interface WorkflowTaskState {
   unlock?: Unlock;
   cancelTimeout?: () => void;
   cancelStickyFallback?: () => void;
+  /** A speculative task's schedule-to-start timeout (engine.ts). */
+  cancelScheduleToStart?: () => void;
   /** Queries carried inside this task; answered in its completion. */
   queries: Map<string, PendingQuery>;
 }
@@ -113,6 +115,12 @@ export class Run {
   /** A cron run's first workflow task waits until then (`first_workflow_task_backoff`). */
   firstTaskAt?: number;
   readonly updates: RunUpdates;
+  /**
+   * The WorkflowTaskScheduled (and Started) events of a speculative workflow task (one an update brought while no
+   * task was pending): the worker sees them, history gets them only when something else is written (they go
+   * first, with the ids they were given); a task that only rejected updates drops them, as the server does.
+   */
+  speculativeEvents: Msg[] = [];
 
   constructor(
     readonly namespace: string,
@@ -152,6 +160,8 @@ export class Run {
 
   /** Writes an event now, whatever the workflow task's state (completion batches, closes). */
   commit(name: string, attributes: Msg | ((eventId: number) => Msg)): Msg {
+    // A pending speculative task becomes an ordinary one the moment anything is written.
+    if (this.speculativeEvents.length > 0) this.history.push(...this.speculativeEvents.splice(0));
     const eventId = this.nextEventId;
     if (typeof attributes === 'function') attributes = attributes(eventId);
     const event = {
@@ -173,6 +183,13 @@ export class Run {
       return undefined;
     }
     return this.commit(name, attributes).eventId as number;
+  }
+
+  /** Builds a speculative workflow task's event (next id after history and the speculative events before it). */
+  speculate(name: string, attributes: Msg): number {
+    const eventId = this.nextEventId + this.speculativeEvents.length;
+    this.speculativeEvents.push({ eventId, eventTime: timestamp(this.now()), eventType: eventType(name), taskId: taskIds++, [`${name}EventAttributes`]: attributes });
+    return eventId;
   }
 
   /** Writes (or buffers) two events where the second refers to the first's id (activity started + outcome). */

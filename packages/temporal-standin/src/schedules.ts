@@ -9,12 +9,15 @@ import { compileSpec, jittered, matchingTimes, nextMatchingTime } from './calend
 import { AlreadyStarted, type Engine } from './engine';
 import { alreadyExists, duration, durationMs, invalidArgument, jsonPayload, type Msg, notFound, num, timestamp, timestampMs } from './proto';
 import { type Run, Status } from './run';
+import { compileScheduleQuery } from './schedule-query';
 
 export const OVERLAP = { Unspecified: 0, Skip: 1, BufferOne: 2, BufferAll: 3, CancelOther: 4, TerminateOther: 5, AllowAll: 6 } as const;
 /** The server's default catch-up window. */
 const DEFAULT_CATCHUP_MS = 365 * 86_400_000;
 const MIN_CATCHUP_MS = 10_000;
 const RECENT_ACTIONS = 10;
+/** The server's MaxBufferSize: starts beyond it are dropped (`buffer_dropped`). */
+const MAX_BUFFER = 1000;
 const FUTURE_ACTION_TIMES = 10;
 const START_STATUS_RUNNING = 1;
 
@@ -73,6 +76,7 @@ export class Schedules {
       throw alreadyExists(`schedule ${id} is already registered`);
     }
     const stored = validate(request.schedule);
+    this.checkSearchAttributes(namespace, request.searchAttributes);
     const schedule: Schedule = {
       namespace,
       id,
@@ -111,7 +115,14 @@ export class Schedules {
 
   list(request: Msg): Msg {
     const namespace = (request.namespace as string) || 'default';
-    const all = [...this.schedules.values()].filter((schedule) => schedule.namespace === namespace).sort((a, b) => (a.id < b.id ? -1 : 1));
+    const matches = compileScheduleQuery(request.query as string | undefined, this.engine.namespace(namespace).searchAttributes);
+    const all = [...this.schedules.values()]
+      .filter(
+        (schedule) =>
+          schedule.namespace === namespace &&
+          matches({ scheduleId: schedule.id, paused: Boolean(schedule.schedule.state?.paused), searchAttributes: schedule.searchAttributes?.indexedFields }),
+      )
+      .sort((a, b) => (a.id < b.id ? -1 : 1));
     const pageSize = num(request.maximumPageSize) || 1000;
     const offset = request.nextPageToken && (request.nextPageToken as Uint8Array).length ? Number(Buffer.from(request.nextPageToken).toString()) : 0;
     const page = all.slice(offset, offset + pageSize);
@@ -141,7 +152,10 @@ export class Schedules {
       throw invalidArgument('mismatched conflict token');
     }
     schedule.schedule = validate(request.schedule);
-    if (request.searchAttributes) schedule.searchAttributes = request.searchAttributes;
+    if (request.searchAttributes) {
+      this.checkSearchAttributes(schedule.namespace, request.searchAttributes);
+      schedule.searchAttributes = request.searchAttributes;
+    }
     schedule.updateTime = this.now;
     schedule.conflictToken++;
     // Times before the update stay processed; the new spec applies from now on.
@@ -193,6 +207,14 @@ export class Schedules {
       for (const nominal of matchingTimes(schedule.schedule.spec, start - 1, end)) {
         this.act(schedule, nominal, (backfill.overlapPolicy as number) || this.overlap(schedule), true);
       }
+    }
+  }
+
+  /** As the server: a schedule's search attributes must be custom attributes registered on its namespace. */
+  private checkSearchAttributes(namespace: string, searchAttributes: Msg | null | undefined): void {
+    const registered = this.engine.namespace(namespace).searchAttributes;
+    for (const name of Object.keys((searchAttributes?.indexedFields ?? {}) as Msg)) {
+      if (!registered.has(name)) throw invalidArgument(`Namespace ${namespace} has no mapping defined for search attribute ${name}`);
     }
   }
 
@@ -283,10 +305,12 @@ export class Schedules {
           schedule.buffered = [{ nominal, manual }];
           return;
         case OVERLAP.BufferAll:
-          schedule.buffered.push({ nominal, manual });
+          if (schedule.buffered.length >= MAX_BUFFER) schedule.bufferDropped++;
+          else schedule.buffered.push({ nominal, manual });
           return;
         case OVERLAP.BufferOne:
-          if (schedule.buffered.length > 0) schedule.bufferDropped++;
+          // One waits; a further one is skipped as overlapping (the server's ProcessBuffer), not dropped.
+          if (schedule.buffered.length > 0) schedule.overlapSkipped++;
           else schedule.buffered.push({ nominal, manual });
           return;
         default:
@@ -301,6 +325,8 @@ export class Schedules {
     const action = schedule.schedule.action?.startWorkflow as Msg | undefined;
     if (!action) return;
     const state = (schedule.schedule.state ??= {});
+    // A buffered start out of remaining actions by the time it would run is dropped, as the server drops it.
+    if (!manual && state.limitedActions && num(state.remainingActions) <= 0) return;
     const workflowId = `${action.workflowId as string}-${new Date(nominal).toISOString().replace(/\.\d{3}Z$/, 'Z')}`;
     const searchAttributes = {
       indexedFields: {
@@ -358,11 +384,18 @@ export class Schedules {
       if (failed && schedule.schedule.policies?.pauseOnFailure) {
         Object.assign((schedule.schedule.state ??= {}), { paused: true, notes: `paused due to workflow failure: ${run.workflowId}: ${run.status === Status.Failed ? 'Failed' : 'TimedOut'}` });
       }
-      if (schedule.running.length === 0 && schedule.buffered.length > 0 && !schedule.schedule.state?.paused) {
-        const next = schedule.buffered.shift()!;
-        // Started after the close event is written, outside the closing run's own bookkeeping.
+      // While paused, buffered scheduled starts are drained without running (the server's processBuffer cannot take
+      // them); triggered and backfilled ones still run.
+      if (schedule.schedule.state?.paused) schedule.buffered = schedule.buffered.filter((start) => start.manual);
+      if (schedule.running.length === 0 && schedule.buffered.length > 0) {
+        // Started after the close event is written, outside the closing run's own bookkeeping; a start that cannot
+        // run (no remaining actions) gives way to the next.
         this.engine.clock.after(0, () => {
-          if (this.schedules.has(this.key(schedule.namespace, schedule.id))) this.start(schedule, next.nominal, next.manual);
+          if (!this.schedules.has(this.key(schedule.namespace, schedule.id))) return;
+          while (schedule.running.length === 0 && schedule.buffered.length > 0) {
+            const next = schedule.buffered.shift()!;
+            this.start(schedule, next.nominal, next.manual);
+          }
         });
       }
       return;

@@ -19,10 +19,15 @@ import {
   timestampMs,
 } from './proto';
 import { type ActivityState, type Run, Status } from './run';
-import { type TaskQueue } from './matching';
+import { pollerMetadata, type TaskQueue } from './matching';
 import { STAGE, stageOf, type UpdateState, waitForStage } from './updates';
-import { parseVisibilityQuery } from './visibility';
+import { countWorkflowExecutions, listWorkflowExecutions, SYSTEM_SEARCH_ATTRIBUTES } from './visibility';
 import { Schedules } from './schedules';
+import { createHttpApi, type HttpApiHandler, type HttpApiOptions, listenHttpApi } from './http-api';
+import { clusterInfo, SERVER_VERSION } from './cluster-info';
+import { describeTaskQueue, forgetWorkerPollers } from './describe-task-queue';
+import { resetWorkflowExecution } from './reset';
+import { workflowHistoryReverse } from './history-reverse';
 
 export const INDEXED_VALUE_TYPES: Record<string, number> = {
   Text: 1,
@@ -54,12 +59,18 @@ export interface TemporalStandinOptions {
   /** Extra search attributes, name -> type (Keyword, Text, Int, Double, Bool, Datetime, KeywordList). */
   searchAttributes?: Record<string, string>;
   logLevel?: 'quiet' | 'debug';
+  /** Also serve Temporal's HTTP API (/api/v1, payload shorthand) on this port (0: a free one), as the server's HTTP port. */
+  httpPort?: number;
 }
 
 export interface RunningTemporalStandin {
   address: string;
   port: number;
   engine: Engine;
+  /** With `httpPort`: where the HTTP API answers (host:port). */
+  httpAddress?: string;
+  /** Temporal's HTTP API on these handlers as a node:http listener, e.g. for Temporal UI's server to mount. */
+  httpApi(options?: HttpApiOptions): HttpApiHandler;
   close(): Promise<void>;
 }
 
@@ -87,8 +98,9 @@ export async function startTemporalStandin(options: TemporalStandinOptions = {})
     'grpc.max_receive_message_length': MAX_MESSAGE,
     'grpc.max_send_message_length': MAX_MESSAGE,
   });
-  addService(server, 'temporal.api.workflowservice.v1.WorkflowService', workflowService(engine, schedules, log), log);
-  addService(server, 'temporal.api.operatorservice.v1.OperatorService', operatorService(engine), log);
+  const handlers = { WorkflowService: workflowService(engine, schedules, log), OperatorService: operatorService(engine) };
+  addService(server, 'temporal.api.workflowservice.v1.WorkflowService', handlers.WorkflowService, log);
+  addService(server, 'temporal.api.operatorservice.v1.OperatorService', handlers.OperatorService, log);
   addService(server, 'temporal.api.testservice.v1.TestService', testService(clock), log);
   addService(server, 'grpc.health.v1.Health', { Check: () => ({ status: 1 }) }, log);
 
@@ -96,12 +108,17 @@ export async function startTemporalStandin(options: TemporalStandinOptions = {})
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${host}:${options.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
   );
+  const httpApi = (httpOptions?: HttpApiOptions) => createHttpApi(handlers, httpOptions, (message) => process.stderr.write(`[temporal-standin] ${message}\n`));
+  const http = options.httpPort === undefined ? undefined : await listenHttpApi(httpApi({ payloadShorthand: true }), host, options.httpPort);
   return {
     address: `${host}:${port}`,
     port,
     engine,
+    ...(http ? { httpAddress: http.address } : {}),
+    httpApi,
     close: () =>
       new Promise<void>((resolve) => {
+        void http?.close();
         schedules.shutdown();
         engine.shutdown();
         clock.close();
@@ -183,7 +200,7 @@ async function longPoll<T>(
   for (;;) {
     // A poll that arrives after its worker said it shut down gets nothing: a task handed to it would be lost.
     if (owner && engine.shutDownWorkers.has(owner)) return {};
-    const poll = queue.poll(pollWaitMs(call), owner);
+    const poll = queue.poll(pollWaitMs(call), owner, pollerMetadata(call.request, engine.clock.now()));
     call.on('cancelled', poll.cancel);
     const task = await poll.promise;
     if (task === undefined) return {};
@@ -242,7 +259,7 @@ function workflowService(engine: Engine, schedules: Schedules, log: (message: st
 
   return {
     GetSystemInfo: () => ({
-      serverVersion: '1.24.0-standin',
+      serverVersion: SERVER_VERSION,
       capabilities: {
         signalAndQueryHeader: true,
         internalErrorDifferentiation: true,
@@ -253,7 +270,7 @@ function workflowService(engine: Engine, schedules: Schedules, log: (message: st
         upsertMemo: true,
         eagerWorkflowStart: false,
         sdkMetadata: true,
-        countGroupByExecutionStatus: false,
+        countGroupByExecutionStatus: true,
         nexus: false,
       },
     }),
@@ -359,15 +376,17 @@ function workflowService(engine: Engine, schedules: Schedules, log: (message: st
       }
       const next = token.from + events.length;
       const more = next <= run.history.length || (request.waitNewEvent && run.open);
-      return { history: { events }, nextPageToken: more && events.length > 0 ? Buffer.from(JSON.stringify({ from: next })) : request.waitNewEvent && run.open ? Buffer.from(JSON.stringify({ from: next })) : Buffer.alloc(0) };
+      // The last page ends with a pending speculative workflow task's events, as the server sends them (not to the CLI
+      // or UI); they are no part of the page position.
+      const speculative = !request.waitNewEvent && next > run.history.length && !['temporal-cli', 'temporal-ui'].includes(String(call.metadata.get('client-name')[0] ?? '')) ? run.speculativeEvents : [];
+      return { history: { events: [...events, ...speculative] }, nextPageToken: more && events.length > 0 ? Buffer.from(JSON.stringify({ from: next })) : request.waitNewEvent && run.open ? Buffer.from(JSON.stringify({ from: next })) : Buffer.alloc(0) };
     },
 
-    ListWorkflowExecutions: (request) => listRuns(engine, request),
-    ScanWorkflowExecutions: (request) => listRuns(engine, request),
-    CountWorkflowExecutions: (request) => {
-      const matches = parseVisibilityQuery(request.query as string);
-      return { count: engine.allRuns(request.namespace as string).filter(matches).length };
-    },
+    GetWorkflowExecutionHistoryReverse: (request) => workflowHistoryReverse(engine, request),
+
+    ListWorkflowExecutions: (request) => listWorkflowExecutions(engine, request),
+    ScanWorkflowExecutions: (request) => listWorkflowExecutions(engine, request),
+    CountWorkflowExecutions: (request) => countWorkflowExecutions(engine, request),
     GetSearchAttributes: () => ({ keys: Object.fromEntries(engine.namespace('default').searchAttributes) }),
 
     PollWorkflowTaskQueue: (request, call) => {
@@ -382,8 +401,7 @@ function workflowService(engine: Engine, schedules: Schedules, log: (message: st
     RespondWorkflowTaskCompleted: (request) => {
       const token = decodeToken(request.taskToken);
       const run = engine.workflowTaskRun(token.namespace, token.runId, token.id as number, token.attempt);
-      engine.completeWorkflowTask(run, request);
-      return {};
+      return engine.completeWorkflowTask(run, request);
     },
 
     RespondWorkflowTaskFailed: (request) => {
@@ -464,14 +482,17 @@ function workflowService(engine: Engine, schedules: Schedules, log: (message: st
       // so they are answered (empty) now, on its normal queues too.
       const owner = request.workerInstanceKey as string;
       if (owner && request.taskQueue) engine.completeWorkerPolls(request.namespace as string, request.taskQueue as string, owner);
+      forgetWorkerPollers(engine, request);
       return {};
     },
+    ResetWorkflowExecution: (request) => resetWorkflowExecution(engine, request),
     ResetStickyTaskQueue: (request) => {
       const run = engine.findRun(request.namespace as string, request.execution);
       run.sticky = undefined;
       return {};
     },
-    DescribeTaskQueue: () => ({ pollers: [] }),
+    DescribeTaskQueue: (request) => describeTaskQueue(engine, request),
+    GetClusterInfo: () => clusterInfo(),
 
     CreateSchedule: (request) => schedules.create(request),
     DescribeSchedule: (request) => schedules.describe(request),
@@ -502,19 +523,6 @@ async function updateResponse(update: UpdateState, workflowId: string, stage: nu
 async function waitClosed(run: Run, call: grpc.ServerUnaryCall<Msg, Msg>, waitMs: number): Promise<void> {
   const until = Date.now() + waitMs;
   while (run.open && !call.cancelled && Date.now() < until) await run.waitForHistory(until - Date.now());
-}
-
-function listRuns(engine: Engine, request: Msg): Msg {
-  const matches = parseVisibilityQuery(request.query as string);
-  const runs = engine
-    .allRuns(request.namespace as string)
-    .filter(matches)
-    .sort((a, b) => b.startTime - a.startTime || (a.runId < b.runId ? -1 : 1));
-  const pageSize = num(request.pageSize) || 1000;
-  const offset = request.nextPageToken && (request.nextPageToken as Uint8Array).length ? Number(Buffer.from(request.nextPageToken).toString()) : 0;
-  const page = runs.slice(offset, offset + pageSize);
-  const next = offset + page.length;
-  return { executions: page.map((run) => engine.executionInfo(run)), nextPageToken: next < runs.length ? Buffer.from(String(next)) : Buffer.alloc(0) };
 }
 
 /** The heartbeat and completion RPCs of activities, addressed by task token or (`ById`) by workflow and activity id. */
@@ -571,7 +579,7 @@ function operatorService(engine: Engine): Record<string, Handler> {
       const namespace = engine.namespace((request.namespace as string) || 'default');
       return {
         customAttributes: Object.fromEntries(namespace.searchAttributes),
-        systemAttributes: { WorkflowId: 2, WorkflowType: 2, RunId: 2, ExecutionStatus: 2, StartTime: 6, CloseTime: 6, TaskQueue: 2 },
+        systemAttributes: SYSTEM_SEARCH_ATTRIBUTES,
         storageSchema: {},
       };
     },

@@ -68,6 +68,21 @@ export function unpack(body: Msg | null | undefined): { type: string; message: M
   return { type: typeName.slice('temporal.api.update.v1.'.length), message: protoRoot.lookupType(typeName).decode(body!.value as Uint8Array) };
 }
 
+/** The server's DiscardSpeculativeWorkflowTaskMaximumEventsCount default. */
+const MAX_EVENTS_OF_DISCARDED_TASK = 10;
+
+/**
+ * Whether a speculative workflow task's completion is discarded, leaving history as it was (the server's
+ * skipWorkflowTaskCompletedEvent): no commands, not a heartbeat, only update rejections; events written since the
+ * last completed task only when the worker says it can see them again (SDK 1.24 does), and at most ten of them.
+ */
+export function discardsSpeculativeTask(request: Msg, eventsSinceLastCompletedTask: number): boolean {
+  if (((request.commands ?? []) as Msg[]).length > 0 || request.forceCreateNewWorkflowTask) return false;
+  const canSeeEventsAgain = Boolean(request.capabilities?.discardSpeculativeWorkflowTaskWithEvents);
+  if (eventsSinceLastCompletedTask > (canSeeEventsAgain ? MAX_EVENTS_OF_DISCARDED_TASK : 0)) return false;
+  return ((request.messages ?? []) as Msg[]).every((message) => unpack(message.body).type === 'Rejection');
+}
+
 export class RunUpdates {
   /** In admission order, which is the order they are delivered in. */
   private readonly byId = new Map<string, UpdateState>();
