@@ -1,8 +1,8 @@
 /**
  * `npm start`: the whole platform in one process, with no configuration and no network. What is configured is
  * used (DATABASE_URL, TEMPORAL_ADDRESS, STRIPE_SECRET_KEY); what is not is started locally by the development
- * platform (@crowdfund/dev-platform): an embedded Postgres under ./.data, the Temporal stand-in (real time), and the
- * Stripe stand-in, whose webhook is pointed at the API here.
+ * platform (@crowdfund/dev-platform): an embedded Postgres under ./.data, the Temporal stand-in (real time) with
+ * Temporal UI on :8233 (TEMPORAL_UI_PORT), and the Stripe stand-in, whose webhook is pointed at the API here.
  * Ctrl-C stops everything in reverse order. While it runs, .data/platform.json tells `npm run demo` where it is.
  */
 import { mkdirSync } from 'node:fs';
@@ -52,7 +52,9 @@ runCli(async () => {
     const platform = await startDevPlatform({
       dataDir,
       ...(env.DATABASE_URL ? {} : { postgres: { port: Number(env.EMBEDDED_POSTGRES_PORT ?? 54329) } }),
-      ...(env.TEMPORAL_ADDRESS ? {} : { temporal: { port: Number(env.TEMPORAL_STANDIN_PORT ?? 7233), searchAttributes: CAMPAIGN_SEARCH_ATTRIBUTES } }),
+      ...(env.TEMPORAL_ADDRESS
+        ? {}
+        : { temporal: { port: Number(env.TEMPORAL_STANDIN_PORT ?? 7233), searchAttributes: CAMPAIGN_SEARCH_ATTRIBUTES, uiPort: Number(env.TEMPORAL_UI_PORT ?? 8233) } }),
       ...(env.STRIPE_SECRET_KEY ? {} : { stripe: { port: Number(env.STRIPE_STANDIN_PORT ?? 12111), ...(env.STRIPE_STANDIN_SETTLEMENT_CURRENCY ? { settlementCurrency: env.STRIPE_STANDIN_SETTLEMENT_CURRENCY } : {}) } }),
     });
     stops.push(() => platform.close());
@@ -63,6 +65,7 @@ runCli(async () => {
     if (platform.temporal) {
       env.TEMPORAL_ADDRESS = platform.temporal.address;
       started.push(`Temporal (stand-in)   ${platform.temporal.address}`);
+      if (platform.temporal.uiUrl) started.push(`Temporal UI           ${platform.temporal.uiUrl}`);
     }
     const stripeStandin = platform.stripe;
     if (stripeStandin) {

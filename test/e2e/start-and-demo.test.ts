@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { describeTemporalUi } from './temporal-ui';
 
 const DIST = join(__dirname, '..', '..', 'dist', 'src', 'cli');
 
@@ -38,6 +39,7 @@ beforeAll(async () => {
     PUBLIC_URL: `http://127.0.0.1:${port}`,
     EMBEDDED_POSTGRES_PORT: String(port + 1),
     TEMPORAL_STANDIN_PORT: '0',
+    TEMPORAL_UI_PORT: '0',
     STRIPE_STANDIN_PORT: '0',
     LOG_LEVEL: 'warn',
     CAMPAIGN_MIN_DURATION: '8s',
@@ -58,6 +60,7 @@ test('npm start runs the whole platform with no configuration and says what it s
   expect(platformOutput).toContain('Crowdfund platform is running');
   expect(platformOutput).toMatch(/Postgres \(embedded\)/);
   expect(platformOutput).toMatch(/Temporal \(stand-in\)/);
+  expect(platformOutput).toMatch(/Temporal UI +http:\/\/127\.0\.0\.1:\d+/);
   expect(platformOutput).toMatch(/Stripe \(stand-in\)/);
   expect(platformOutput).toMatch(/Local timescale +campaigns from 8s/);
   const ready = await fetch(`http://127.0.0.1:${port}/health/ready`);
@@ -84,6 +87,9 @@ test('npm run demo walks a funded and a failed campaign, with a lost chargeback,
   expect(output.match(/^ {3}balanced$/gm)).toHaveLength(2);
   expect(output).not.toMatch(/DIFF|NOT BALANCED/);
 }, 120_000);
+
+// After the demo, before Ctrl-C: ops in Temporal UI (test/e2e/temporal-ui.ts).
+describeTemporalUi(() => platformOutput);
 
 test('Ctrl-C stops everything cleanly', async () => {
   platform.kill('SIGINT');

@@ -1,11 +1,12 @@
 /**
  * The services `npm start` runs when nothing real is configured: an embedded Postgres, the Temporal stand-in in real
- * time and the Stripe stand-in. The caller asks only for those it has no real one of; `close()` stops what started,
- * last started first.
+ * time with Temporal UI in front of it (on `temporal.uiPort`) and the Stripe stand-in. The caller asks only for
+ * those it has no real one of; `close()` stops what started, last started first.
  */
 import { join } from 'node:path';
 import { STANDIN_SECRET_KEY, startStripeStandin } from '@crowdfund/stripe-standin';
 import { startTemporalStandin } from '@crowdfund/temporal-standin';
+import { startTemporalUi, TEMPORAL_UI } from '@crowdfund/temporal-ui';
 import { startEmbeddedPostgres } from './embedded-postgres';
 
 export { startEmbeddedPostgres, type RunningPostgres } from './embedded-postgres';
@@ -14,15 +15,19 @@ export interface DevPlatformOptions {
   /** Where the embedded Postgres keeps its data between runs (in `<dataDir>/postgres`). */
   dataDir: string;
   postgres?: { port: number };
-  /** `searchAttributes`: name -> type, registered before any workflow starts. */
-  temporal?: { port: number; searchAttributes?: Record<string, string> };
+  /**
+   * `searchAttributes`: name -> type, registered before any workflow starts. `uiPort` (0: a free one): also serve
+   * Temporal UI there, on the stand-in's HTTP API.
+   */
+  temporal?: { port: number; searchAttributes?: Record<string, string>; uiPort?: number };
   /** `settlementCurrency`: the platform account's (default `usd`); Stripe converts every charge into it. */
   stripe?: { port: number; settlementCurrency?: string };
 }
 
 export interface DevPlatform {
   postgres?: { url: string; dataDir: string };
-  temporal?: { address: string };
+  /** `uiUrl`: with `temporal.uiPort`, where Temporal UI answers. */
+  temporal?: { address: string; uiUrl?: string };
   /** `secretKey` is the key the stand-in expects from the `stripe` client pointed at `url`. */
   stripe?: { url: string; secretKey: string };
   close(): Promise<void>;
@@ -47,6 +52,11 @@ export async function startDevPlatform(options: DevPlatformOptions): Promise<Dev
       const temporal = await startTemporalStandin({ port: options.temporal.port, timeSkipping: false, searchAttributes: options.temporal.searchAttributes });
       stops.push(() => temporal.close());
       platform.temporal = { address: temporal.address };
+      if (options.temporal.uiPort !== undefined) {
+        const ui = await startTemporalUi({ port: options.temporal.uiPort, api: temporal.httpApi({ uiVersion: TEMPORAL_UI.version }) });
+        stops.push(() => ui.close());
+        platform.temporal.uiUrl = ui.url;
+      }
     }
     if (options.stripe) {
       const { port, settlementCurrency } = options.stripe;

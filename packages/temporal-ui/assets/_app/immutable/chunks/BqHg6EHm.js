@@ -1,0 +1,1 @@
+import{P as S,Q as T,R as h,S as k,T as c}from"./DYX0w8bX.js";function t(r,i){return r===i||(r==null?void 0:r[c])===i}function A(r={},i,a,q){return S(()=>{var f,s;return T(()=>{f=s,s=[],h(()=>{r!==a(...s)&&(i(r,...s),f&&t(a(...f),r)&&i(null,...f))})}),()=>{k(()=>{s&&t(a(...s),r)&&i(null,...s)})}}),r}export{A as b};

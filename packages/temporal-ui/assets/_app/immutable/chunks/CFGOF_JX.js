@@ -1,0 +1,1 @@
+import{G as l,v as a}from"./DYX0w8bX.js";function o(e,t,i,n,r){var u;l&&a();var s=(u=t.$$slots)==null?void 0:u[i],f=!1;s===!0&&(s=t[i==="default"?"children":i],f=!0),s===void 0?r!==null&&r(e):s(e,f?()=>n:n)}function c(e){const t={};e.children&&(t.default=!0);for(const i in e.$$slots)t[i]=!0;return t}export{c as a,o as s};

@@ -1,0 +1,1 @@
+import{G as r,v as c,J as s,K as i,E as h,O as p,w as d}from"./DYX0w8bX.js";function u(t,f,o){r&&c();var n=t,a,e;s(()=>{a!==(a=f())&&(e&&(p(e),e=null),a&&(e=h(()=>o(n,a))))},i),r&&(n=d)}export{u as c};

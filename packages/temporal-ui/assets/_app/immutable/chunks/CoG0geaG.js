@@ -1,0 +1,1 @@
+const t=!0;export{t as B};

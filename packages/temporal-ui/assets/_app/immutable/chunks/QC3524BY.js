@@ -1,0 +1,1 @@
+import{d as o}from"./DsexP6Wk.js";import{p as e}from"./CBrM8Yrb.js";const s=o([e],([r])=>{var a;return(a=r.data)==null?void 0:a.cluster}),n=o([e],([r])=>r.data.settings),p=o([s],([r])=>r==null?void 0:r.serverVersion),d=o([n],([r])=>r==null?void 0:r.version);export{s as c,n as s,p as t,d as u};

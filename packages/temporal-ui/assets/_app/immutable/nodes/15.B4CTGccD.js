@@ -1,0 +1,1 @@
+import{r}from"../chunks/KjYeVjkE.js";import{r as o}from"../chunks/Czm9PSt3.js";const t=async function(){const e=o("feed");r(302,e)},c=Object.freeze(Object.defineProperty({__proto__:null,load:t},Symbol.toStringTag,{value:"Module"}));export{c as universal};

@@ -1,0 +1,1 @@
+import{r as e}from"../chunks/KjYeVjkE.js";import{c as r}from"../chunks/Czm9PSt3.js";const t=async function({params:o}){e(302,r(o))},l=Object.freeze(Object.defineProperty({__proto__:null,load:t},Symbol.toStringTag,{value:"Module"}));export{l as universal};

@@ -1,0 +1,1 @@
+export { startTemporalUi, TEMPORAL_UI, type RunningTemporalUi, type TemporalUiOptions } from './server';
