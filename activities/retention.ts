@@ -9,10 +9,13 @@
 import { sql } from 'kysely';
 import {
   DEAD_AUTH_TOKEN_RETENTION_MS,
+  DEAD_VERIFICATION_LINK_RETENTION_MS,
   FINISHED_NOTIFICATION_RETENTION_MS,
   IDEMPOTENCY_KEY_RETENTION_MS,
   LOGIN_ATTEMPT_RETENTION_MS,
+  PLEDGE_IP_RETENTION_MS,
   STRIPE_EVENT_PAYLOAD_RETENTION_MS,
+  VELOCITY_EVENT_RETENTION_MS,
 } from '../src/retention/retention-periods';
 import { type ActivityDeps } from './deps';
 
@@ -38,6 +41,12 @@ export interface RetentionResult {
 /** Expressions the purges and their indexes (migration 0016) share: a query uses an index only if it says the same. */
 const AUTH_TOKEN_ENDED_AT = sql<Date>`least(expires_at, revoked_at)`;
 const NOTIFICATION_FINISHED_AT = sql<Date>`coalesce(sent_at, parked_at)`;
+/** When a verification link stopped working (migration 0017's index): used, replaced or expired, whichever first. */
+const VERIFICATION_LINK_ENDED_AT = sql<Date>`least(expires_at, used_at, revoked_at)`;
+/** When a pledge's money was settled: its campaign's outcome, or its capture if later (greatest() skips nulls). */
+const PLEDGE_SETTLED_AT = sql<Date>`greatest(coalesce(campaigns.funded_at, campaigns.failed_at, campaigns.cancelled_at), pledges.captured_at)`;
+const SETTLED_CAMPAIGN_STATUSES = ['funded', 'failed', 'cancelled'] as const;
+const PLEDGE_STATUSES_BEING_PLACED = ['pending', 'requires_action'] as const;
 
 export function createRetentionActivities({ database }: Pick<ActivityDeps, 'database'>) {
   const db = database.db;
@@ -120,6 +129,62 @@ export function createRetentionActivities({ database }: Pick<ActivityDeps, 'data
           )
           .where((w) => w.or([w('sent_at', 'is not', null), w('parked_at', 'is not', null)]))
           .where(NOTIFICATION_FINISHED_AT, '<', cutoff)
+          .executeTakeFirst();
+        return Number(result.numDeletedRows);
+      });
+    },
+
+    async purgeVelocityEvents(round: RetentionRound): Promise<RetentionResult> {
+      const cutoff = cutoffOf(round, VELOCITY_EVENT_RETENTION_MS);
+      return inBatches(round, async (limit) => {
+        const result = await db
+          .deleteFrom('velocity_events')
+          .where('id', 'in', (eb) => eb.selectFrom('velocity_events').select('id').where('occurred_at', '<', cutoff).orderBy('occurred_at').limit(limit))
+          .where('occurred_at', '<', cutoff)
+          .executeTakeFirst();
+        return Number(result.numDeletedRows);
+      });
+    },
+
+    /** Clears the client address of pledges settled longer ago than the retention; the pledge itself stays. */
+    async clearPledgeIps(round: RetentionRound): Promise<RetentionResult> {
+      const cutoff = cutoffOf(round, PLEDGE_IP_RETENTION_MS);
+      return inBatches(round, async (limit) => {
+        const result = await db
+          .updateTable('pledges')
+          .from('campaigns')
+          .set({ placed_from_ip: null })
+          .whereRef('campaigns.id', '=', 'pledges.campaign_id')
+          .where('pledges.id', 'in', (eb) =>
+            eb
+              .selectFrom('pledges')
+              .innerJoin('campaigns', 'campaigns.id', 'pledges.campaign_id')
+              .select('pledges.id')
+              .where('pledges.placed_from_ip', 'is not', null)
+              .where('pledges.status', 'not in', PLEDGE_STATUSES_BEING_PLACED)
+              .where('campaigns.status', 'in', SETTLED_CAMPAIGN_STATUSES)
+              .where(PLEDGE_SETTLED_AT, '<', cutoff)
+              .limit(limit),
+          )
+          .where('pledges.placed_from_ip', 'is not', null)
+          .where('pledges.status', 'not in', PLEDGE_STATUSES_BEING_PLACED)
+          .where('campaigns.status', 'in', SETTLED_CAMPAIGN_STATUSES)
+          .where(PLEDGE_SETTLED_AT, '<', cutoff)
+          .executeTakeFirst();
+        return Number(result.numUpdatedRows);
+      });
+    },
+
+    /** Email verification links that stopped working longer ago than the retention. */
+    async purgeDeadVerificationLinks(round: RetentionRound): Promise<RetentionResult> {
+      const cutoff = cutoffOf(round, DEAD_VERIFICATION_LINK_RETENTION_MS);
+      return inBatches(round, async (limit) => {
+        const result = await db
+          .deleteFrom('email_verifications')
+          .where('id', 'in', (eb) =>
+            eb.selectFrom('email_verifications').select('id').where(VERIFICATION_LINK_ENDED_AT, '<', cutoff).orderBy(VERIFICATION_LINK_ENDED_AT).limit(limit),
+          )
+          .where(VERIFICATION_LINK_ENDED_AT, '<', cutoff)
           .executeTakeFirst();
         return Number(result.numDeletedRows);
       });

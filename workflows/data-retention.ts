@@ -1,11 +1,12 @@
 /**
  * Purges what is past its retention period (src/retention/retention-periods.ts) for as long as the platform runs
  * (one instance, id `data-retention`, started by the worker): Stripe event payloads, sign-in attempts, API
- * idempotency keys, dead sign-in tokens, finished notifications. Each round calls one activity per table; a backlog
+ * idempotency keys, dead sign-in tokens, finished notifications, and (since VELOCITY_AND_IP_RETENTION) velocity
+ * events, pledges' client addresses and dead email verification links. Each round calls one activity per table; a backlog
  * larger than a call purges is worked off round after round without sleeping, in small transactions. Continues as
  * new after a bounded number of rounds so its history stays small.
  */
-import { continueAsNew, sleep } from '@temporalio/workflow';
+import { continueAsNew, patched, sleep } from '@temporalio/workflow';
 import type { RetentionResult, RetentionRound } from '../activities/retention';
 import { databaseActivities } from './activity-proxies';
 
@@ -18,7 +19,9 @@ export interface DataRetentionInput {
 }
 
 export const DATA_RETENTION_WORKFLOW_ID = 'data-retention';
-/** About 35 history events a round (five activities and a timer): a run stays near 3,500. */
+/** Three more purges each round (issue #17): runs started before them replay without them. */
+export const VELOCITY_AND_IP_RETENTION = 'velocity-and-ip-retention';
+/** About 55 history events a round (eight activities and a timer): a run stays near 5,500. */
 const ROUNDS_PER_RUN = 100;
 
 export async function dataRetentionWorkflow(input: DataRetentionInput): Promise<void> {
@@ -33,6 +36,13 @@ export async function dataRetentionWorkflow(input: DataRetentionInput): Promise<
       await databaseActivities.purgeDeadAuthTokens(purge),
       await databaseActivities.purgeFinishedNotifications(purge),
     ];
+    if (patched(VELOCITY_AND_IP_RETENTION)) {
+      results.push(
+        await databaseActivities.purgeVelocityEvents(purge),
+        await databaseActivities.clearPledgeIps(purge),
+        await databaseActivities.purgeDeadVerificationLinks(purge),
+      );
+    }
     if (!results.some((result) => result.more)) await sleep(input.intervalMs);
   }
   await continueAsNew<typeof dataRetentionWorkflow>(input);

@@ -2,7 +2,8 @@
  * How long the platform keeps records that only serve a short-lived purpose (issue #17, data hygiene). Each period
  * outlasts everything that still reads the records (test/unit/retention-periods.test.ts holds them to it); past it
  * they are deleted, or for Stripe events reduced to what de-duplicates replays, by the data-retention workflow.
- * The money records (ledger, pledges, refunds, payouts, disputes) and the staff audit log are never purged here.
+ * The money records (ledger, pledges, refunds, payouts, disputes) and the staff audit log are never purged here;
+ * only a pledge's client address is cleared from it.
  */
 
 const HOUR_MS = 60 * 60 * 1000;
@@ -44,3 +45,26 @@ export const DEAD_AUTH_TOKEN_RETENTION_MS = DAY_MS;
  * months later.
  */
 export const FINISHED_NOTIFICATION_RETENTION_MS = 90 * DAY_MS;
+
+/**
+ * Velocity events (an account, a client address and a card fingerprint per pledge, card change or sign-up attempt)
+ * count against the limits for a day at most (the decline block, DECLINE_BLOCK_PERIOD_MS; the ceilings an hour).
+ * They are kept 7 days: long enough to look into a card-testing run found after a weekend, or matched to the early
+ * fraud warnings card issuers send within days, then the addresses and fingerprints go.
+ */
+export const VELOCITY_EVENT_RETENTION_MS = 7 * DAY_MS;
+
+/**
+ * The client address a pledge was placed from (sent to Stripe Radar, which keeps its own copy) is cleared 120 days
+ * after the pledge's money was settled: the campaign's outcome (funded, failed or cancelled), or the pledge's
+ * capture if that came later (a card retried in the grace window). Card networks take fraud chargebacks for 120
+ * days after the charge, and the address is the evidence support gives Stripe against one (`customer_purchase_ip`);
+ * after that it only says where a backer was. A pledge still being placed keeps it (a retry must send the same request).
+ */
+export const PLEDGE_IP_RETENTION_MS = 120 * DAY_MS;
+
+/**
+ * A link to confirm an email address stops working when used, replaced or a day old; its row (only an HMAC of the
+ * token, and when) is kept one more day, as for sign-in tokens, then deleted. The resend limit counts the last hour.
+ */
+export const DEAD_VERIFICATION_LINK_RETENTION_MS = DAY_MS;

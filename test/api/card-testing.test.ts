@@ -172,10 +172,10 @@ describe('sign-up', () => {
 
   test(`${DEFAULT_SIGNUPS_PER_IP} an hour from one address, counted atomically; other addresses are not affected`, async () => {
     const responses = await Promise.all(Array.from({ length: DEFAULT_SIGNUPS_PER_IP + 4 }, () => signup('203.0.113.200')));
-    expect(responses.filter((r) => r.status === 201)).toHaveLength(DEFAULT_SIGNUPS_PER_IP);
+    expect(responses.filter((r) => r.status === 202)).toHaveLength(DEFAULT_SIGNUPS_PER_IP);
     const refused = responses.filter((r) => r.status === 429);
     expect(refused).toHaveLength(4);
     expectRateLimited(refused[0]!, 'too_many_signups');
-    await signup('203.0.113.201').expect(201);
+    await signup('203.0.113.201').expect(202);
   });
 });

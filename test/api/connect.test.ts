@@ -2,6 +2,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { Secret, TOTP } from 'otpauth';
 import request from 'supertest';
 import { createTestApi, signUp, type TestApi } from '../helpers/api';
 import { TEST_DATABASE_URL } from '../helpers/db';
@@ -53,6 +54,30 @@ describe('npm run user:create', () => {
     const password = /password: (\S+)/.exec(stdout)![1]!;
     const login = await request(api.app).post('/api/auth/login').send({ email: 'support@example.com', password }).expect(200);
     expect(login.body.user.role).toBe('support');
+  });
+
+  it('tells a staff member without a second factor how to enrol one; --reset-totp removes one, audited with actor cli', async () => {
+    const args = ['--email', 'ops-cli@example.com', '--role', 'ops', '--password', 'ops password here'];
+    const created = await run(args);
+    expect(created.stdout).toContain('second factor: not enrolled yet');
+    expect(created.stdout).toContain('POST /api/me/totp');
+    const login = await request(api.app).post('/api/auth/login').send({ email: 'ops-cli@example.com', password: 'ops password here' }).expect(200);
+    const auth = { Authorization: `Bearer ${login.body.token}` };
+    const { secret } = (await request(api.app).post('/api/me/totp').set(auth).expect(201)).body as { secret: string };
+    await request(api.app).post('/api/me/totp/confirm').set(auth).send({ code: TOTP.generate({ secret: Secret.fromBase32(secret) }) }).expect(200);
+    await request(api.app).get('/api/ops/audit').set(auth).expect(200);
+
+    // Run again (a password set): enrolled, so no instructions; the sessions opened before are ended.
+    expect((await run(args)).stdout).not.toContain('second factor');
+    await request(api.app).get('/api/ops/audit').set(auth).expect(401);
+    const reset = await run([...args, '--reset-totp']);
+    expect(reset.stdout).toContain('second factor: removed');
+    expect(reset.stdout).toContain('second factor: not enrolled yet');
+    const entries = await api.context.database.db.selectFrom('staff_audit_log').select(['action', 'actor_label']).where('action', 'in', ['totp.enrolled', 'totp.reset']).orderBy('id').execute();
+    expect(entries).toEqual([
+      { action: 'totp.enrolled', actor_label: 'ops-cli@example.com' },
+      { action: 'totp.reset', actor_label: 'cli' },
+    ]);
   });
 
   it('refuses a bad role with a usage message and no stack trace', async () => {

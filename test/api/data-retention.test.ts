@@ -1,23 +1,28 @@
 /**
  * The data-retention activities purge exactly what is past its period and nothing else: rows at the boundary and
  * just inside it stay, a Stripe event keeps its id row (and a replayed delivery of it stays a no-op) when its
- * payload goes, messages still to be delivered are never purged, and a backlog goes in bounded batches.
+ * payload goes, messages still to be delivered are never purged, a pledge keeps its row when its client address is
+ * cleared (and keeps the address while it is being placed), and a backlog goes in bounded batches.
  */
 import { sql } from 'kysely';
 import request from 'supertest';
 import { type RetentionResult, createRetentionActivities } from '../../activities/retention';
 import {
   DEAD_AUTH_TOKEN_RETENTION_MS,
+  DEAD_VERIFICATION_LINK_RETENTION_MS,
   FINISHED_NOTIFICATION_RETENTION_MS,
   IDEMPOTENCY_KEY_RETENTION_MS,
   LOGIN_ATTEMPT_RETENTION_MS,
+  PLEDGE_IP_RETENTION_MS,
   STRIPE_EVENT_PAYLOAD_RETENTION_MS,
+  VELOCITY_EVENT_RETENTION_MS,
 } from '../../src/retention/retention-periods';
-import { createTestApi, tokenUser, type TestApi } from '../helpers/api';
+import { campaignRow, createTestApi, tokenUser, type TestApi } from '../helpers/api';
 import { startTestStripe, type TestStripe } from '../helpers/stripe';
 
 const SECRET = 'whsec_test_retention';
 const SECOND = 1_000;
+const HOUR = 3_600_000;
 const DAY = 86_400_000;
 
 let api: TestApi;
@@ -229,4 +234,80 @@ test('notifications go 90 days after they were sent or parked; those still to be
   expect(await retention.purgeFinishedNotifications(round(now))).toEqual({ rows: 2, more: false });
   const left = await db().selectFrom('notifications').select('dedupe_key').where('recipient_id', '=', recipient.id).orderBy('dedupe_key').execute();
   expect(left.map((row) => row.dedupe_key)).toEqual(['retention-parked-inside', 'retention-sent-boundary', 'retention-sent-inside', 'retention-waiting-ancient']);
+});
+
+test('velocity events go after 7 days, whatever their outcome', async () => {
+  const now = Date.now();
+  const cutoff = now - VELOCITY_EVENT_RETENTION_MS;
+  const backer = await tokenUser(api);
+  const times = { past: cutoff - SECOND, boundary: cutoff, inside: cutoff + SECOND, 'day-old decline': now - DAY + SECOND };
+  await db()
+    .insertInto('velocity_events')
+    .values(Object.entries(times).map(([name, time]) => ({ action: 'pledge' as const, user_id: backer.id, ip: '192.0.2.30', card: `fp:${name}`, outcome: 'declined' as const, weight: 3, occurred_at: at(time) })))
+    .execute();
+
+  expect(await retention.purgeVelocityEvents(round(now))).toEqual({ rows: 1, more: false });
+  const left = await db().selectFrom('velocity_events').select('card').where('user_id', '=', backer.id).orderBy('card').execute();
+  expect(left.map((row) => row.card)).toEqual(['fp:boundary', 'fp:day-old decline', 'fp:inside']);
+});
+
+test('a pledge’s client address is cleared 120 days after its money settled; pledges still being placed keep theirs', async () => {
+  const now = Date.now();
+  const cutoff = now - PLEDGE_IP_RETENTION_MS;
+  const campaign = async (status: 'funded' | 'failed' | 'cancelled' | 'active', outcomeAt?: number) => {
+    const row = await campaignRow(api, { status });
+    const column = status === 'funded' ? 'funded_at' : status === 'failed' ? 'failed_at' : status === 'cancelled' ? 'cancelled_at' : undefined;
+    if (column && outcomeAt !== undefined) await db().updateTable('campaigns').set({ [column]: at(outcomeAt) }).where('id', '=', row.id).execute();
+    return row.id;
+  };
+  const pledge = async (name: string, campaignId: string, status: 'captured' | 'released' | 'cancelled' | 'pending' | 'authorized', capturedAt?: number) => {
+    const backer = await tokenUser(api);
+    const captured = status === 'captured' ? { amount_captured: 5_000, captured_at: at(capturedAt ?? now) } : {};
+    await db()
+      .insertInto('pledges')
+      .values({ campaign_id: campaignId, backer_id: backer.id, amount: 5_000, currency: 'USD', status, placed_from_ip: `ip-${name}`, ...captured })
+      .execute();
+  };
+  const fundedLongAgo = await campaign('funded', cutoff - SECOND);
+  await pledge('captured with the outcome', fundedLongAgo, 'captured', cutoff - 3 * DAY);
+  await pledge('captured later, in the grace window', fundedLongAgo, 'captured', cutoff + SECOND);
+  await pledge('still being placed', fundedLongAgo, 'pending');
+  await pledge('funded at the boundary', await campaign('funded', cutoff), 'captured', cutoff - DAY);
+  await pledge('failed long ago', await campaign('failed', cutoff - DAY), 'released');
+  await pledge('cancelled long ago', await campaign('cancelled', cutoff - DAY), 'cancelled');
+  await pledge('campaign still running', await campaign('active'), 'authorized');
+
+  expect(await retention.clearPledgeIps(round(now))).toEqual({ rows: 3, more: false });
+  const kept = await db().selectFrom('pledges').select('placed_from_ip').where('placed_from_ip', 'like', 'ip-%').orderBy('placed_from_ip').execute();
+  expect(kept.map((row) => row.placed_from_ip)).toEqual(['ip-campaign still running', 'ip-captured later, in the grace window', 'ip-funded at the boundary', 'ip-still being placed']);
+  expect(await retention.clearPledgeIps(round(now))).toEqual({ rows: 0, more: false });
+});
+
+test('email verification links go a day after they were used, replaced or expired; live ones keep working', async () => {
+  const now = Date.now();
+  const cutoff = now - DEAD_VERIFICATION_LINK_RETENTION_MS;
+  const user = await tokenUser(api);
+  const link = (name: string, ends: { expires: number; used?: number; revoked?: number }) => ({
+    user_id: user.id,
+    token_hash: `link-${name}`,
+    created_at: at(Math.min(ends.expires, ends.used ?? Infinity, ends.revoked ?? Infinity) - HOUR),
+    expires_at: at(ends.expires),
+    used_at: ends.used === undefined ? null : at(ends.used),
+    revoked_at: ends.revoked === undefined ? null : at(ends.revoked),
+  });
+  await db()
+    .insertInto('email_verifications')
+    .values([
+      link('expired-past', { expires: cutoff - SECOND }),
+      link('used-past', { expires: now + HOUR, used: cutoff - SECOND }),
+      link('revoked-past', { expires: now + HOUR, revoked: cutoff - SECOND }),
+      link('expired-boundary', { expires: cutoff }),
+      link('used-inside', { expires: now + HOUR, used: cutoff + SECOND }),
+      link('live', { expires: now + HOUR }),
+    ])
+    .execute();
+
+  expect(await retention.purgeDeadVerificationLinks(round(now))).toEqual({ rows: 3, more: false });
+  const left = await db().selectFrom('email_verifications').select('token_hash').where('user_id', '=', user.id).orderBy('token_hash').execute();
+  expect(left.map((row) => row.token_hash)).toEqual(['link-expired-boundary', 'link-live', 'link-used-inside']);
 });

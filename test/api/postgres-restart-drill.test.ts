@@ -298,7 +298,7 @@ function intentRequests() {
 }
 
 async function insertUser() {
-  return database.db.insertInto('users').values({ email: `${randomUUID()}@example.com`, name: 'Backer', password_hash: 'x' }).returningAll().executeTakeFirstOrThrow();
+  return database.db.insertInto('users').values({ email: `${randomUUID()}@example.com`, name: 'Backer', password_hash: 'x', email_verified_at: new Date() }).returningAll().executeTakeFirstOrThrow();
 }
 
 async function insertBacker(): Promise<{ id: string; auth: { Authorization: string } }> {

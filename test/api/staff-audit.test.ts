@@ -87,6 +87,7 @@ describe('who may call the new endpoints', () => {
     { name: 'GET /api/ops/audit', send: (r: request.Agent | ReturnType<typeof request>) => r.get('/api/ops/audit') },
     { name: 'PUT /api/ops/users/{id}/role', send: (r: ReturnType<typeof request>) => r.put(`/api/ops/users/${member.id}/role`).send({ role: 'nonsense', extra: 1 }) },
     { name: 'PUT /api/ops/campaigns/{id}/commission', send: (r: ReturnType<typeof request>) => r.put(`/api/ops/campaigns/${randomUUID()}/commission`).send({ platformFeeBps: 'lots' }) },
+    { name: 'DELETE /api/ops/users/{id}/totp', send: (r: ReturnType<typeof request>) => r.delete(`/api/ops/users/${support.id}/totp`) },
   ];
 
   it('anonymous is 401, a user or support is 403, before the body is read', async () => {
@@ -114,6 +115,8 @@ describe('who may call the new endpoints', () => {
     await request(api.app).put(`/api/ops/users/${randomUUID()}/role`).set(ops.auth).send({ role: 'support' }).expect(404);
     await request(api.app).put(`/api/ops/campaigns/${randomUUID()}/commission`).set(ops.auth).send({ platformFeeBps: 700 }).expect(404);
     await request(api.app).put('/api/ops/users/not-a-uuid/role').set(ops.auth).send({ role: 'support' }).expect(400);
+    await request(api.app).delete(`/api/ops/users/${randomUUID()}/totp`).set(ops.auth).expect(404);
+    await request(api.app).delete('/api/ops/users/not-a-uuid/totp').set(ops.auth).expect(400);
   });
 });
 

@@ -41,7 +41,8 @@ beforeAll(async () => {
   } as Pick<CampaignWorkflows, 'refund'> as CampaignWorkflows;
   const context: ApiContext = { config: w.deps.config, database: w.testDb.database, logger: createLogger('silent'), stripe: w.deps.stripe, campaignWorkflows: workflows };
   app = createApp(context);
-  const token = async (role: 'user' | 'support') => ({ Authorization: `Bearer ${await issueToken(w.testDb.database.db, w.deps.config.auth.secret, (await w.user(role)).id, 86_400_000)}` });
+  // Sessions as a sign-in with the second factor leaves them (support's needs it).
+  const token = async (role: 'user' | 'support') => ({ Authorization: `Bearer ${await issueToken(w.testDb.database.db, w.deps.config.auth.secret, (await w.user(role)).id, 86_400_000, { secondFactor: true })}` });
   support = await token('support');
   backer = await token('user');
 });

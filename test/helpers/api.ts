@@ -37,30 +37,54 @@ export const LIFTED_CARD_LIMITS = { CARD_ATTEMPTS_PER_USER: '1000000', CARD_ATTE
 
 let counter = 0;
 
-/** Signs up a fresh user and returns its token; `role` promotes it in the database as `npm run user:create` would. */
+/** The token of the latest verification link mailed to the account, read from the outbox as the mailer would. */
+export async function mailedVerificationToken(api: TestApi, userId: string): Promise<string> {
+  const mail = await api.context.database.db
+    .selectFrom('notifications')
+    .select('payload')
+    .where('recipient_id', '=', userId)
+    .where('template', '=', 'email_verification')
+    .orderBy('id', 'desc')
+    .executeTakeFirstOrThrow();
+  return new URL((mail.payload as { verifyUrl: string }).verifyUrl).searchParams.get('token')!;
+}
+
+/**
+ * Signs up a fresh user, signs in, and confirms the address with the mailed link; returns its token. `role` promotes
+ * it in the database as `npm run user:create` would, and its session counts as having passed the second factor.
+ */
 export async function signUp(
   api: TestApi,
   options: { role?: 'user' | 'support' | 'ops'; name?: string } = {},
 ): Promise<{ id: string; email: string; token: string; auth: { Authorization: string } }> {
   const email = `user${++counter}-${process.pid}@example.com`;
-  const response = await request(api.app)
+  const password = 'correct horse battery';
+  await request(api.app)
     .post('/api/auth/signup')
-    .send({ email, password: 'correct horse battery', name: options.name ?? `User ${counter}` })
-    .expect(201);
-  const { user, token } = response.body as { user: { id: string }; token: string };
+    .send({ email, password, name: options.name ?? `User ${counter}` })
+    .expect(202);
+  const login = await request(api.app).post('/api/auth/login').send({ email, password }).expect(200);
+  const { user, token } = login.body as { user: { id: string }; token: string };
+  const auth = { Authorization: `Bearer ${token}` };
+  await request(api.app).post('/api/auth/verify-email').set(auth).send({ token: await mailedVerificationToken(api, user.id) }).expect(200);
   if (options.role && options.role !== 'user') {
-    await api.context.database.db.updateTable('users').set({ role: options.role }).where('id', '=', user.id).execute();
+    const db = api.context.database.db;
+    await db.updateTable('users').set({ role: options.role }).where('id', '=', user.id).execute();
+    await db.updateTable('auth_tokens').set({ second_factor_at: new Date() }).where('user_id', '=', user.id).execute();
   }
-  return { id: user.id, email, token, auth: { Authorization: `Bearer ${token}` } };
+  return { id: user.id, email, token, auth };
 }
 
 const DAY_MS = 86_400_000;
 
-/** A user written straight to the database with a sign-in token (faster than signing up through the API). */
+/**
+ * A user written straight to the database, address verified, with a sign-in token (faster than signing up through
+ * the API). The token counts as having passed the second factor, so a test may promote the user to staff.
+ */
 export async function tokenUser(api: TestApi, name = 'Backer'): Promise<{ id: string; auth: { Authorization: string } }> {
   const db = api.context.database.db;
-  const row = await db.insertInto('users').values({ email: `${randomUUID()}@example.com`, name, password_hash: 'x' }).returningAll().executeTakeFirstOrThrow();
-  const token = await issueToken(db, api.context.config.auth.secret, row.id, DAY_MS);
+  const row = await db.insertInto('users').values({ email: `${randomUUID()}@example.com`, name, password_hash: 'x', email_verified_at: new Date() }).returningAll().executeTakeFirstOrThrow();
+  const token = await issueToken(db, api.context.config.auth.secret, row.id, DAY_MS, { secondFactor: true });
   return { id: row.id, auth: { Authorization: `Bearer ${token}` } };
 }
 

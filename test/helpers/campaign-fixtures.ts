@@ -27,7 +27,7 @@ export async function createUser(p: TestPlatform, options: { role?: 'user' | 'su
   const email = `${randomUUID()}@example.com`;
   const user = await db
     .insertInto('users')
-    .values({ email, name: 'Test User', password_hash: 'not-used', role: options.role ?? 'user' })
+    .values({ email, name: 'Test User', password_hash: 'not-used', role: options.role ?? 'user', email_verified_at: new Date() })
     .returningAll()
     .executeTakeFirstOrThrow();
   let accountId: string | undefined;
@@ -37,7 +37,8 @@ export async function createUser(p: TestPlatform, options: { role?: 'user' | 'su
     await db.updateTable('users').set({ stripe_account_id: account.id }).where('id', '=', user.id).execute();
     if (options.connect === 'onboarded') await completeOnboarding(p, user.id);
   }
-  const token = await issueToken(db, p.config.auth.secret, user.id, DAY * 365);
+  // As staff sign in: with the second factor passed (it is checked only for staff).
+  const token = await issueToken(db, p.config.auth.secret, user.id, DAY * 365, { secondFactor: true });
   return { id: user.id, email, auth: { Authorization: `Bearer ${token}` }, ...(accountId ? { accountId } : {}) };
 }
 

@@ -39,7 +39,7 @@ export async function createRefundWorld(): Promise<RefundWorld> {
   const deps: ActivityDeps = { database: testDb.database, stripe: testStripe.stripe, config, mailer: { send: async () => undefined, close: () => undefined } };
 
   const user = (role: Role = 'user') =>
-    db.insertInto('users').values({ email: `${randomUUID()}@example.com`, name: 'Test User', password_hash: 'not-used', role }).returning('id').executeTakeFirstOrThrow();
+    db.insertInto('users').values({ email: `${randomUUID()}@example.com`, name: 'Test User', password_hash: 'not-used', role, email_verified_at: new Date() }).returning('id').executeTakeFirstOrThrow();
 
   async function onboardedCreator(): Promise<string> {
     const { id } = await user();

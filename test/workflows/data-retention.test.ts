@@ -2,6 +2,7 @@
  * The data-retention workflow on the Temporal stand-in with time skipping and the real retention activities: rows
  * go on the round after their period ends and not before, a backlog bigger than a call is worked off at once
  * without waiting for the next round, the workflow continues as new and goes on, and its histories replay.
+ * (Velocity events, pledges' client addresses and dead verification links since VELOCITY_AND_IP_RETENTION.)
  */
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -32,14 +33,21 @@ const db = () => testDb.database.db;
 
 /** What is left of the rows the test wrote, by name. */
 async function surviving() {
-  const [attempts, keys, tokens, events, notifications] = await Promise.all([
+  const [attempts, keys, tokens, events, notifications, velocity, ips, links] = await Promise.all([
     db().selectFrom('login_attempts').select('email').execute(),
     db().selectFrom('idempotency_keys').select('key').execute(),
     db().selectFrom('auth_tokens').select('token_hash').execute(),
     db().selectFrom('stripe_events').select(['id', 'payload']).execute(),
     db().selectFrom('notifications').select('dedupe_key').execute(),
+    db().selectFrom('velocity_events').select('id').execute(),
+    db().selectFrom('pledges').select('placed_from_ip').where('placed_from_ip', 'is not', null).execute(),
+    db().selectFrom('email_verifications').select('id').execute(),
   ]);
   return {
+    velocityEvent: velocity.length === 1,
+    settledPledgeIp: ips.some((row) => row.placed_from_ip === '192.0.2.70'),
+    recentPledgeIp: ips.some((row) => row.placed_from_ip === '192.0.2.71'),
+    deadLink: links.length === 1,
     loginAttempts: attempts.length,
     idempotencyKey: keys.length === 1,
     deadToken: tokens.length === 1,
@@ -77,6 +85,17 @@ test('purges on schedule, works off a backlog at once, continues as new, and rep
     .insertInto('notifications')
     .values({ recipient_id: user.id, template: 'pledge_receipt', payload: '{}', dedupe_key: 'sent', created_at: new Date(t0 - 2 * HOUR), next_attempt_at: anHourAgo, sent_at: anHourAgo, attempts: 1 })
     .execute();
+  await db().insertInto('velocity_events').values({ action: 'pledge', user_id: user.id, ip: '192.0.2.9', card: 'fp:x', outcome: 'declined', weight: 3, occurred_at: anHourAgo }).execute();
+  await db().insertInto('email_verifications').values({ user_id: user.id, token_hash: 'dead-link', created_at: new Date(t0 - DAY), expires_at: anHourAgo }).execute();
+  // Two funded campaigns' pledges: one settled 100 days and an hour before t0 (its address goes at day 20), one an hour before.
+  for (const [ip, fundedAt] of [['192.0.2.70', new Date(t0 - 100 * DAY - HOUR)], ['192.0.2.71', anHourAgo]] as const) {
+    const campaign = await db()
+      .insertInto('campaigns')
+      .values({ creator_id: user.id, title: 'Lamp', slug: `lamp-${ip.replace(/\./g, '-')}`, goal_amount: 1_000, currency: 'USD', model: 'aon', status: 'funded', funded_at: fundedAt, starts_at: new Date(fundedAt.getTime() - 30 * DAY), ends_at: fundedAt })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    await db().insertInto('pledges').values({ campaign_id: campaign.id, backer_id: user.id, amount: 1_000, currency: 'USD', status: 'captured', amount_captured: 1_000, captured_at: fundedAt, placed_from_ip: ip }).execute();
+  }
 
   await worker.runUntil(async () => {
     const handle = await env.client.workflow.start<typeof dataRetentionWorkflow>('dataRetentionWorkflow', {
@@ -89,7 +108,18 @@ test('purges on schedule, works off a backlog at once, continues as new, and rep
     try {
       // The first round at t0: the day-old backlog goes (2 + 2 + 1 rows, three rounds without sleeping), the rest stays.
       await env.sleep(HOUR);
-      expect(await surviving()).toEqual({ loginAttempts: 1, idempotencyKey: true, deadToken: true, eventRow: true, eventPayload: true, sentNotification: true });
+      expect(await surviving()).toEqual({
+        loginAttempts: 1,
+        idempotencyKey: true,
+        deadToken: true,
+        eventRow: true,
+        eventPayload: true,
+        sentNotification: true,
+        velocityEvent: true,
+        settledPledgeIp: true,
+        recentPledgeIp: true,
+        deadLink: true,
+      });
       const backlogRounds = (await handle.fetchHistory()).events!.filter((event) => event.activityTaskScheduledEventAttributes?.activityType?.name === 'purgeLoginAttempts');
       expect(backlogRounds).toHaveLength(3);
 
@@ -102,12 +132,33 @@ test('purges on schedule, works off a backlog at once, continues as new, and rep
       });
       expect(again.firstExecutionRunId).toBe(firstRunId);
 
-      // The round at t0 + 1 day: the attempt, the key (24 h) and the token dead for a day are 25 hours old.
+      // The round at t0 + 1 day: the attempt, the key (24 h), the token and the link dead for a day are 25 hours old.
       await env.sleep(DAY);
-      expect(await surviving()).toEqual({ loginAttempts: 0, idempotencyKey: false, deadToken: false, eventRow: true, eventPayload: true, sentNotification: true });
+      expect(await surviving()).toEqual({
+        loginAttempts: 0,
+        idempotencyKey: false,
+        deadToken: false,
+        eventRow: true,
+        eventPayload: true,
+        sentNotification: true,
+        velocityEvent: true,
+        settledPledgeIp: true,
+        recentPledgeIp: true,
+        deadLink: false,
+      });
+
+      // The velocity event goes on the round at day 7; the older pledge's address on the one at day 20.
+      await env.sleep(5 * DAY);
+      expect(await surviving()).toMatchObject({ velocityEvent: true, settledPledgeIp: true });
+      await env.sleep(DAY);
+      expect(await surviving()).toMatchObject({ velocityEvent: false, settledPledgeIp: true });
+      await env.sleep(12 * DAY);
+      expect((await surviving()).settledPledgeIp).toBe(true);
+      await env.sleep(DAY);
+      expect(await surviving()).toMatchObject({ settledPledgeIp: false, recentPledgeIp: true });
 
       // The payload goes on the round at day 30 (not the one at day 29), the row stays.
-      await env.sleep(28 * DAY);
+      await env.sleep(9 * DAY);
       expect((await surviving()).eventPayload).toBe(true);
       await env.sleep(DAY);
       expect(await surviving()).toMatchObject({ eventRow: true, eventPayload: false, sentNotification: true });
@@ -125,7 +176,7 @@ test('purges on schedule, works off a backlog at once, continues as new, and rep
       expect(description.runId).not.toBe(firstRunId);
       await db().insertInto('login_attempts').values({ email: 'later@example.com', ip: '192.0.2.9', succeeded: false, attempted_at: new Date((await env.currentTimeMs()) - 2 * DAY) }).execute();
       await env.sleep(DAY);
-      expect((await surviving()).loginAttempts).toBe(0);
+      expect(await surviving()).toMatchObject({ loginAttempts: 0, recentPledgeIp: true });
     } finally {
       await handle.terminate('test over');
     }

@@ -1,13 +1,16 @@
 import { Router } from 'express';
 import { sql } from 'kysely';
 import { z } from 'zod';
-import { decoyPasswordHash, hashPassword, verifyPassword } from '../../auth/passwords';
+import { verifyEmail } from '../../auth/email-verification';
+import { decoyPasswordHash, verifyPassword } from '../../auth/passwords';
 import { claimLoginAttempt, markLoginSucceeded } from '../../auth/login-throttle';
+import { signUp } from '../../auth/signup';
 import { claimSignup } from '../../auth/signup-throttle';
 import { issueToken, revokeToken } from '../../auth/tokens';
+import { hasTotpFactor, useTotpCode } from '../../auth/totp';
 import { text } from '../../campaigns/schemas';
 import { type ApiContext, requireSession } from '../context';
-import { conflict, DomainError } from '../../errors';
+import { DomainError } from '../../errors';
 import { userView } from '../views';
 
 export const email = z
@@ -23,31 +26,47 @@ export const signupBody = z.strictObject({
   name: text().trim().min(1).max(200),
 });
 
+/** A code from an authenticator app (RFC 6238: six digits). */
+export const totpCode = z.string().regex(/^[0-9]{6}$/, 'must be the 6-digit code of your authenticator app');
+
 export const loginBody = z.strictObject({
   email,
   password: z.string().min(1).max(200),
+  /** Required once the account has enrolled a second factor (staff). */
+  totp: totpCode.optional(),
+});
+
+export const verifyEmailBody = z.strictObject({
+  token: z.string().regex(/^[A-Za-z0-9_-]{20,200}$/, 'must be the token of the link we mailed you'),
 });
 
 const INVALID_LOGIN = 'Email or password is incorrect';
+/** What every accepted sign-up is told, whatever happened to the address. */
+const SIGNUP_ANSWER = { status: 'verification_sent', message: 'If this address can be used, an email is on its way to it: follow it to continue' } as const;
 
 export function authRoutes(context: ApiContext): Router {
   const { database, config } = context;
   const db = database.db;
+  const linkSettings = { secret: config.auth.secret, publicUrl: config.http.publicUrl };
   const router = Router();
 
+  /**
+   * The same answer, after the same work, whether or not the address has an account (src/auth/signup.ts): what
+   * differs is mailed to the address. No token: the new account signs in (and confirms its address) as any other.
+   */
   router.post('/signup', async (req, res) => {
     const body = signupBody.parse(req.body);
     await claimSignup(database, config, req.ip);
-    const passwordHash = await hashPassword(body.password);
-    const user = await db
-      .insertInto('users')
-      .values({ email: body.email, name: body.name, password_hash: passwordHash })
-      .onConflict((oc) => oc.expression(sql`lower(email)`).doNothing())
-      .returningAll()
-      .executeTakeFirst();
-    if (!user) throw conflict('email_taken', 'An account with this email already exists');
-    const token = await issueToken(db, config.auth.secret, user.id, config.auth.tokenTtlMs);
-    res.status(201).json({ user: userView(user), token });
+    await signUp(database, linkSettings, body);
+    res.status(202).json(SIGNUP_ANSWER);
+  });
+
+  /** Uses a link mailed to the signed-in account (the session proves the password, the link the mailbox). */
+  router.post('/verify-email', async (req, res) => {
+    const session = requireSession(res);
+    const { token } = verifyEmailBody.parse(req.body);
+    const { verifiedAt } = await verifyEmail(database, config.auth.secret, session.user.id, token);
+    res.json({ emailVerified: true, verifiedAt: verifiedAt.toISOString() });
   });
 
   router.post('/login', async (req, res) => {
@@ -61,9 +80,16 @@ export function authRoutes(context: ApiContext): Router {
     // Unknown email and wrong password take the same time and give the same answer.
     const valid = await verifyPassword(body.password, user?.password_hash ?? (await decoyPasswordHash()));
     if (!user || !valid) throw new DomainError('unauthenticated', 'invalid_credentials', INVALID_LOGIN);
+    // With a second factor enrolled the password alone is not a sign-in: the attempt stays counted as failed
+    // (so codes cannot be guessed past the sign-in limits) unless a current, unused code comes with it.
+    const secondFactor = await hasTotpFactor(db, user.id);
+    if (secondFactor) {
+      if (body.totp === undefined) throw new DomainError('unauthenticated', 'totp_required', 'This account needs the code of its authenticator app: send it as totp');
+      if (!(await useTotpCode(db, config.auth.secret, user.id, body.totp))) throw new DomainError('unauthenticated', 'invalid_totp', 'The authenticator code is wrong, or was already used');
+    }
     await markLoginSucceeded(database, claim.attemptId);
-    const token = await issueToken(db, config.auth.secret, user.id, config.auth.tokenTtlMs);
-    res.json({ user: userView(user), token });
+    const token = await issueToken(db, config.auth.secret, user.id, config.auth.tokenTtlMs, { secondFactor });
+    res.json({ user: { ...userView(user), emailVerified: user.email_verified_at !== null }, token, secondFactor });
   });
 
   router.post('/logout', async (_req, res) => {

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { cancelCampaign } from '../../campaigns/cancel-campaign';
 import { publishCampaign } from '../../campaigns/publish-campaign';
 import { text } from '../../campaigns/schemas';
-import { type ApiContext, requireUser, requireWorkflows } from '../context';
+import { type ApiContext, requireUser, requireVerifiedUser, requireWorkflows } from '../context';
 import { requestIdOf } from '../request-id';
 
 export const campaignIdParams = z.object({ id: z.uuid() });
@@ -16,8 +16,9 @@ export const cancelCampaignBody = z.strictObject({ reason: text().trim().min(3).
 export function campaignLifecycleRoutes(context: ApiContext): Router {
   const router = Router();
 
+  // Verified accounts only: a campaign takes money in the creator's name, which must be a mailbox they read.
   router.post('/:id/publish', async (req, res) => {
-    const user = requireUser(res);
+    const user = requireVerifiedUser(res);
     const { id } = campaignIdParams.parse(req.params);
     const published = await publishCampaign({ database: context.database, workflows: requireWorkflows(context) }, id, user);
     res.status(202).json({ status: published.status, workflowId: published.workflowId });

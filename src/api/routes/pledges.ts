@@ -9,7 +9,7 @@ import { cancelPledge } from '../../pledges/cancel-pledge';
 import { changePledge } from '../../pledges/change-pledge';
 import { placePledge } from '../../pledges/place-pledge';
 import { updatePaymentMethod } from '../../pledges/update-payment-method';
-import { type ApiContext, requireStripe, requireUser, requireWorkflows } from '../context';
+import { type ApiContext, requireStripe, requireUser, requireVerifiedUser, requireWorkflows, verifiedUserOnly } from '../context';
 import { idempotent } from '../idempotency';
 
 export const pledgeIdParams = z.object({ id: z.uuid() });
@@ -19,11 +19,15 @@ export const placePledgeBody = z.strictObject({
   paymentMethodId: z.string().regex(/^pm_\w+$/, 'must be a Stripe PaymentMethod id (pm_...)'),
 });
 
-/** `POST /api/campaigns/:id/pledges` (mounted under /api/campaigns), with a required Idempotency-Key. */
+/**
+ * `POST /api/campaigns/:id/pledges` (mounted under /api/campaigns), with a required Idempotency-Key. Verified
+ * accounts only, checked before the key is claimed: a refusal stored under the key would be replayed after the
+ * backer has confirmed their address.
+ */
 export function campaignPledgeRoutes(context: ApiContext): Router {
   const router = Router();
-  router.post('/:id/pledges', idempotent(context), async (req, res) => {
-    const backer = requireUser(res);
+  router.post('/:id/pledges', verifiedUserOnly, idempotent(context), async (req, res) => {
+    const backer = requireVerifiedUser(res);
     const { id } = pledgeIdParams.parse(req.params);
     const body = placePledgeBody.parse(req.body);
     const stripe = requireStripe(context);
@@ -53,8 +57,9 @@ export const paymentMethodBody = z.strictObject({ paymentMethodId: z.string().re
 export function pledgeRoutes(context: ApiContext): Router {
   const router = Router();
 
+  // A change re-authorizes the card for the new amount: a placement in all but name, so verified accounts only.
   router.patch('/:id', async (req, res) => {
-    const user = requireUser(res);
+    const user = requireVerifiedUser(res);
     const { id } = pledgeIdParams.parse(req.params);
     const body = changePledgeBody.parse(req.body);
     const { pledge, nextAction } = await changePledge({ database: context.database, stripe: requireStripe(context) }, id, user.id, body);
