@@ -59,6 +59,8 @@ export interface UsersTable {
   details_submitted: Generated<boolean>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
+  /** When the account proved it receives mail at its address (0017); null until then: no pledging or publishing. */
+  email_verified_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
 export interface AuthTokensTable {
@@ -68,6 +70,29 @@ export interface AuthTokensTable {
   created_at: CreatedAt;
   expires_at: Timestamp;
   revoked_at: Timestamp | null;
+  /** When the session passed the second factor (0017); staff routes refuse a staff session without it. */
+  second_factor_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
+/** A link mailed to confirm an account's address (0017): only an HMAC of its token is stored; used once. */
+export interface EmailVerificationsTable {
+  id: Generated<string>;
+  user_id: string;
+  token_hash: string;
+  created_at: CreatedAt;
+  expires_at: Timestamp;
+  used_at: Timestamp | null;
+  /** A newer link was mailed, or the account was signed up for again: this one no longer works. */
+  revoked_at: Timestamp | null;
+}
+
+/** A staff member's TOTP second factor (0017): the secret encrypted, and the last time step whose code was used. */
+export interface TotpFactorsTable {
+  user_id: string;
+  secret_ciphertext: string;
+  created_at: CreatedAt;
+  confirmed_at: Timestamp | null;
+  last_used_step: number | null;
 }
 
 export interface LoginAttemptsTable {
@@ -364,7 +389,12 @@ export type StaffAuditAction =
   | 'role.revoked'
   | 'dispute.evidence_submitted'
   | 'dispute.accepted'
-  | 'commission.overridden';
+  | 'commission.overridden'
+  /** A staff member's TOTP second factor confirmed (by themselves), or removed (by ops or the command line) (0017). */
+  | 'totp.enrolled'
+  | 'totp.reset'
+  /** A staff member downloaded a campaign's backer report: backers' emails and addresses (0019). */
+  | 'backer_report.exported';
 export type StaffAuditObjectType = 'pledge' | 'campaign' | 'user' | 'dispute';
 
 /** One staff action (0013), append-only: who (a staff member and their role then, or the command line), what, on what. */
@@ -418,6 +448,75 @@ export interface ReconciliationJobsTable {
   heartbeat_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
+export type UpdateAudience = 'public' | 'backers';
+export type UpdateSendStatus = 'pending' | 'sending' | 'sent';
+
+/**
+ * A creator's update to a campaign (0018): markdown as written, numbered per campaign, and the progress of its mail
+ * to the backers (`send_cursor`: the last backer, by user id, whose mail is in the outbox).
+ */
+export interface CampaignUpdatesTable {
+  id: Generated<string>;
+  campaign_id: string;
+  author_id: string;
+  number: number;
+  title: string;
+  body: string;
+  audience: UpdateAudience;
+  /** `<creator id>:<Idempotency-Key>` of the POST that made it. */
+  request_key: string | null;
+  created_at: CreatedAt;
+  send_status: ColumnType<UpdateSendStatus, UpdateSendStatus | undefined, UpdateSendStatus>;
+  send_cursor: string | null;
+  recipients_queued: Generated<number>;
+  pages_queued: Generated<number>;
+  send_started_at: Timestamp | null;
+  send_finished_at: Timestamp | null;
+}
+
+/** A user who asked for no more mail about one campaign's updates (0018). */
+export interface CampaignUnsubscribesTable {
+  user_id: string;
+  campaign_id: string;
+  created_at: CreatedAt;
+}
+
+export type SurveyStatus = 'draft' | 'sent' | 'locked';
+export type SurveyQuestionKind = 'text' | 'choice' | 'shipping_address';
+/** One question of a survey as stored (0019); src/surveys/questions.ts validates what creators send. */
+export interface SurveyQuestion {
+  id: string;
+  kind: SurveyQuestionKind;
+  prompt: string;
+  /** The choices of a `choice` question. */
+  options?: string[];
+  required: boolean;
+}
+
+/** A backer survey (0019): one per reward per campaign, `reward_id` null for the backers without a reward. */
+export interface SurveysTable {
+  id: Generated<string>;
+  campaign_id: string;
+  reward_id: string | null;
+  questions: ColumnType<SurveyQuestion[], string, string>;
+  status: ColumnType<SurveyStatus, SurveyStatus | undefined, SurveyStatus>;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+  sent_at: Timestamp | null;
+  locked_at: Timestamp | null;
+}
+
+/** A backer's answers to a survey for one pledge (0019), changed in place until the survey is locked. */
+export interface SurveyResponsesTable {
+  survey_id: string;
+  pledge_id: string;
+  backer_id: string;
+  /** Question id to answer: a string, or a shipping address object. */
+  answers: ColumnType<Record<string, unknown>, string, string>;
+  answered_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
 export interface Database {
   users: UsersTable;
   auth_tokens: AuthTokensTable;
@@ -437,6 +536,12 @@ export interface Database {
   staff_audit_log: StaffAuditLogTable;
   velocity_events: VelocityEventsTable;
   reconciliation_jobs: ReconciliationJobsTable;
+  email_verifications: EmailVerificationsTable;
+  totp_factors: TotpFactorsTable;
+  campaign_updates: CampaignUpdatesTable;
+  campaign_unsubscribes: CampaignUnsubscribesTable;
+  surveys: SurveysTable;
+  survey_responses: SurveyResponsesTable;
 }
 
 export type User = Selectable<UsersTable>;
@@ -458,3 +563,7 @@ export type Notification = Selectable<NotificationsTable>;
 export type Dispute = Selectable<DisputesTable>;
 export type StaffAuditEntry = Selectable<StaffAuditLogTable>;
 export type ReconciliationJob = Selectable<ReconciliationJobsTable>;
+/** A creator's update (`CampaignUpdate` is already the campaigns table's Updateable). */
+export type CreatorUpdate = Selectable<CampaignUpdatesTable>;
+export type Survey = Selectable<SurveysTable>;
+export type SurveyResponse = Selectable<SurveyResponsesTable>;

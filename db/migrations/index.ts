@@ -15,6 +15,9 @@ import * as m0013 from './0013_staff_audit';
 import * as m0014 from './0014_velocity';
 import * as m0015 from './0015_reconciliation_jobs';
 import * as m0016 from './0016_retention';
+import * as m0017 from './0017_email_verification_totp';
+import * as m0018 from './0018_campaign_updates';
+import * as m0019 from './0019_surveys';
 
 /** Every migration, in order. Exported from code rather than read from disk, so build output and tests agree. */
 const migrations: Record<string, Migration> = {
@@ -34,6 +37,9 @@ const migrations: Record<string, Migration> = {
   '0014_velocity': m0014,
   '0015_reconciliation_jobs': m0015,
   '0016_retention': m0016,
+  '0017_email_verification_totp': m0017,
+  '0018_campaign_updates': m0018,
+  '0019_surveys': m0019,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -11,6 +11,7 @@ import { assignRequestId } from './request-id';
 import { openApiDocument } from './openapi';
 import { authRoutes } from './routes/auth';
 import { campaignLifecycleRoutes } from './routes/campaign-lifecycle';
+import { campaignUpdateRoutes } from './routes/campaign-updates';
 import { campaignRoutes } from './routes/campaigns';
 import { disputeRoutes } from './routes/disputes';
 import { meRoutes } from './routes/me';
@@ -19,6 +20,9 @@ import { campaignPledgeRoutes, pledgeRoutes } from './routes/pledges';
 import { progressRoutes } from './routes/progress';
 import { stripeWebhookRoutes } from './routes/stripe-webhooks';
 import { supportRoutes } from './routes/support';
+import { updateSubscriptionRoutes } from './routes/update-subscriptions';
+import { backerReportRoutes } from './routes/backer-report';
+import { campaignSurveyRoutes, pledgeSurveyRoutes } from './routes/surveys';
 
 export function createApp(context: ApiContext): express.Express {
   const app = express();
@@ -43,8 +47,13 @@ export function createApp(context: ApiContext): express.Express {
   app.use('/api', express.json({ limit: '100kb' }), authenticate(context));
   app.use('/api/auth', authRoutes(context));
   app.use('/api/campaigns', progressRoutes(context), campaignRoutes(context), campaignLifecycleRoutes(context), campaignPledgeRoutes(context));
+  app.use('/api/campaigns', campaignUpdateRoutes(context));
+  // /api/unsubscribe (anonymous, by signed token) and /api/me/subscriptions/:campaignId.
+  app.use('/api', updateSubscriptionRoutes(context));
   app.use('/api/me', meRoutes(context));
   app.use('/api/pledges', pledgeRoutes(context));
+  app.use('/api/campaigns', campaignSurveyRoutes(context), backerReportRoutes(context));
+  app.use('/api/pledges', pledgeSurveyRoutes(context));
   app.use('/api/support/disputes', disputeRoutes(context));
   app.use('/api/support', supportRoutes(context));
   app.use('/api/ops', opsRoutes(context));

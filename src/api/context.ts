@@ -10,6 +10,7 @@ import { findSession, type Session } from '../auth/tokens';
 import { type Config } from '../config';
 import { type ProgressHub } from '../progress/progress-hub';
 import { type ReconciliationJobs } from '../reconciliation/reconciliation-jobs';
+import { type UpdateSendStarter } from '../updates/send-starter';
 import { type CampaignWorkflows } from '../temporal/campaign-workflows';
 import { type Logger } from '../logger';
 import { DomainError, forbidden, unauthenticated } from '../errors';
@@ -26,6 +27,8 @@ export interface ApiContext {
   progress?: ProgressHub;
   /** Reconciliations run in the background (made on first use when absent; the server stops it on shutdown). */
   reconciliationJobs?: ReconciliationJobs;
+  /** Starts creator updates' sends (made on first use when absent; the server waits for its background starts on shutdown). */
+  updateSends?: UpdateSendStarter;
 }
 
 export function requireStripe(context: ApiContext): Stripe {
@@ -56,8 +59,9 @@ export function authenticate(context: ApiContext): RequestHandler {
   };
 }
 
+/** The signed-in user, if any (with staff powers only past the second factor, as requireUser). */
 export function optionalUser(res: Response): User | undefined {
-  return (res.locals as Locals).session?.user;
+  return (res.locals as Locals).session ? requireUser(res) : undefined;
 }
 
 export function requireSession(res: Response): Session {
@@ -66,13 +70,37 @@ export function requireSession(res: Response): Session {
   return session;
 }
 
+/**
+ * The signed-in user. A staff member whose session has not passed the second factor acts as a plain user here: the
+ * staff powers of the shared routes (ops cancelling any campaign, reading any campaign's figures) need the second
+ * factor just as the staff routes do.
+ */
 export function requireUser(res: Response): User {
-  return requireSession(res).user;
+  const { user, secondFactor } = requireSession(res);
+  return user.role !== 'user' && !secondFactor ? { ...user, role: 'user' } : user;
 }
 
-/** The signed-in user, who must hold one of `roles`. */
-export function requireRole(res: Response, ...roles: Role[]): User {
+/** The signed-in user, whose email address must be verified: for pledging, publishing and payouts. */
+export function requireVerifiedUser(res: Response): User {
   const user = requireUser(res);
+  if (user.email_verified_at === null) {
+    throw new DomainError('forbidden', 'email_unverified', 'Confirm your email address first: open the link we mailed you (POST /api/me/verification-email sends a new one)');
+  }
+  return user;
+}
+
+/** requireVerifiedUser as a middleware, for a route whose next middleware (Idempotency-Key) must not run first. */
+export const verifiedUserOnly: RequestHandler = (_req, res, next) => {
+  requireVerifiedUser(res);
+  next();
+};
+
+/** The signed-in user, who must hold one of `roles`; a staff role's session must have passed the second factor. */
+export function requireRole(res: Response, ...roles: Role[]): User {
+  const { user, secondFactor } = requireSession(res);
   if (!roles.includes(user.role)) throw forbidden();
+  if (user.role !== 'user' && !secondFactor) {
+    throw new DomainError('forbidden', 'second_factor_required', 'Staff endpoints need a sign-in with your authenticator code (or enrol one: POST /api/me/totp)');
+  }
   return user;
 }

@@ -6,11 +6,16 @@
 import { z } from 'zod';
 import { campaignIdOrSlugParams, campaignIdParam, campaignListQuery, createCampaignBody, rewardBody, stretchGoalBody, updateCampaignBody } from '../campaigns/schemas';
 import { campaignIdParams, cancelCampaignBody } from './routes/campaign-lifecycle';
-import { loginBody, signupBody } from './routes/auth';
+import { loginBody, signupBody, verifyEmailBody } from './routes/auth';
+import { totpConfirmBody } from './routes/me';
 import { changePledgeBody, paymentMethodBody, placePledgeBody, pledgeIdParams } from './routes/pledges';
 import { refundBody } from './routes/support';
+import { campaignUpdateParams, campaignUpdatesParams, postUpdateBody, subscriptionParams, unsubscribeBody, updateListQuery } from '../updates/schemas';
 import { disputeIdParams, disputeListQuery, evidenceBody } from './routes/disputes';
 import { auditQuery, commissionBody, roleBody, userIdParams } from './routes/ops';
+import { backerReportParams } from './routes/backer-report';
+import { changeSurveyBody, createSurveyBody, surveyCampaignParams, surveyParams, surveyPledgeParams } from './routes/surveys';
+import { answersBodyDocument } from '../surveys/questions';
 
 type Access = 'anyone' | 'signed in' | 'support' | 'ops';
 
@@ -26,8 +31,12 @@ export interface RouteDoc {
 }
 
 export const ROUTES: RouteDoc[] = [
-  { method: 'post', path: '/api/auth/signup', summary: 'Create an account', access: 'anyone', body: signupBody, success: 201 },
-  { method: 'post', path: '/api/auth/login', summary: 'Sign in', access: 'anyone', body: loginBody, success: 200 },
+  { method: 'post', path: '/api/auth/signup', summary: 'Create an account: the same answer whether or not the address has one; a link to confirm it is mailed', access: 'anyone', body: signupBody, success: 202 },
+  { method: 'post', path: '/api/auth/login', summary: 'Sign in (accounts with a second factor also send totp)', access: 'anyone', body: loginBody, success: 200 },
+  { method: 'post', path: '/api/auth/verify-email', summary: 'Confirm my email address with the token of the mailed link (single use; needed to pledge and publish)', access: 'signed in', body: verifyEmailBody, success: 200 },
+  { method: 'post', path: '/api/me/verification-email', summary: 'Mail me a new link to confirm my email address (a few an hour)', access: 'signed in', success: 202 },
+  { method: 'post', path: '/api/me/totp', summary: 'Start enrolling a TOTP second factor: its secret and otpauth:// URI, shown once (staff)', access: 'signed in', success: 201 },
+  { method: 'post', path: '/api/me/totp/confirm', summary: 'Confirm the second factor with the app\'s first code; this session passes it (staff)', access: 'signed in', body: totpConfirmBody, success: 200 },
   { method: 'post', path: '/api/auth/logout', summary: 'Revoke this token', access: 'signed in', success: 204 },
   { method: 'post', path: '/api/me/connect', summary: 'Create the payout account and an onboarding link', access: 'signed in', success: 201 },
   { method: 'get', path: '/api/me/connect', summary: 'Payout account status', access: 'signed in', success: 200 },
@@ -41,6 +50,12 @@ export const ROUTES: RouteDoc[] = [
   { method: 'post', path: '/api/campaigns/{id}/publish', summary: 'Publish: starts the campaign workflow', access: 'signed in', params: campaignIdParams, success: 202 },
   { method: 'post', path: '/api/campaigns/{id}/cancel', summary: 'Cancel before the deadline (creator, ops)', access: 'signed in', params: campaignIdParams, body: cancelCampaignBody, success: 202 },
   { method: 'post', path: '/api/campaigns/{id}/pledges', summary: 'Pledge by card (Idempotency-Key header required)', access: 'signed in', params: campaignIdParam, body: placePledgeBody, success: 201 },
+  { method: 'post', path: '/api/campaigns/{id}/updates', summary: 'Post an update (markdown; public or backers only) and mail it to the backers (creator of a published campaign; Idempotency-Key header required)', access: 'signed in', params: campaignUpdatesParams, body: postUpdateBody, success: 202 },
+  { method: 'get', path: '/api/campaigns/{id}/updates', summary: 'The campaign\'s updates, newest first (keyset pages); a backers-only body is null for who is not a backer, the creator or staff', access: 'anyone', params: campaignUpdatesParams, query: updateListQuery, success: 200 },
+  { method: 'get', path: '/api/campaigns/{id}/updates/{updateId}', summary: 'One update (same visibility; the creator and staff also see its delivery progress)', access: 'anyone', params: campaignUpdateParams, success: 200 },
+  { method: 'post', path: '/api/unsubscribe', summary: 'Stop a campaign\'s update mails with the signed token of a mail\'s link (idempotent)', access: 'anyone', body: unsubscribeBody, success: 200 },
+  { method: 'delete', path: '/api/me/subscriptions/{campaignId}', summary: 'Stop mails about this campaign\'s updates', access: 'signed in', params: subscriptionParams, success: 200 },
+  { method: 'put', path: '/api/me/subscriptions/{campaignId}', summary: 'Receive this campaign\'s update mails again', access: 'signed in', params: subscriptionParams, success: 200 },
   { method: 'patch', path: '/api/pledges/{id}', summary: 'Change a pledge before the deadline (a hold is re-authorized)', access: 'signed in', params: pledgeIdParams, body: changePledgeBody, success: 200 },
   { method: 'delete', path: '/api/pledges/{id}', summary: 'Cancel a pledge before the deadline (keep-it-all: refunded in full)', access: 'signed in', params: pledgeIdParams, success: 200 },
   { method: 'get', path: '/api/me/pledges', summary: 'My pledges', access: 'signed in', success: 200 },
@@ -56,6 +71,16 @@ export const ROUTES: RouteDoc[] = [
   { method: 'put', path: '/api/ops/campaigns/{id}/commission', summary: 'Override the campaign\'s commission (500-800 bps) until settlement starts', access: 'ops', params: campaignIdParams, body: commissionBody, success: 200 },
   { method: 'put', path: '/api/ops/users/{id}/role', summary: 'Grant or revoke a staff role (never the last ops)', access: 'ops', params: userIdParams, body: roleBody, success: 200 },
   { method: 'get', path: '/api/ops/audit', summary: 'The staff audit log, newest first (filters; keyset pages)', access: 'ops', query: auditQuery, success: 200 },
+  { method: 'delete', path: '/api/ops/users/{id}/totp', summary: 'Remove a staff member\'s second factor (lost device) and end their sessions', access: 'ops', params: userIdParams, success: 200 },
+  { method: 'post', path: '/api/campaigns/{id}/surveys', summary: 'Define a survey for a reward\'s backers (rewardId null: backers without a reward) once the campaign is funded (creator)', access: 'signed in', params: surveyCampaignParams, body: createSurveyBody, success: 201 },
+  { method: 'get', path: '/api/campaigns/{id}/surveys', summary: 'The campaign\'s surveys with response counts (creator, staff)', access: 'signed in', params: surveyCampaignParams, success: 200 },
+  { method: 'get', path: '/api/campaigns/{id}/surveys/{surveyId}', summary: 'A survey with its response counts; answers only through the backer report (creator, staff)', access: 'signed in', params: surveyParams, success: 200 },
+  { method: 'patch', path: '/api/campaigns/{id}/surveys/{surveyId}', summary: 'Change a draft survey\'s questions (creator)', access: 'signed in', params: surveyParams, body: changeSurveyBody, success: 200 },
+  { method: 'post', path: '/api/campaigns/{id}/surveys/{surveyId}/send', summary: 'Send a survey once settlement is over: mails every settled backer of its reward, then reminders every 2 days (creator; again: no re-mail)', access: 'signed in', params: surveyParams, success: 202 },
+  { method: 'post', path: '/api/campaigns/{id}/surveys/{surveyId}/lock', summary: 'Lock a sent survey: answers frozen, reminders end (creator)', access: 'signed in', params: surveyParams, success: 200 },
+  { method: 'get', path: '/api/pledges/{pledgeId}/survey', summary: 'The survey of my pledge\'s reward, with my answers (the backer)', access: 'signed in', params: surveyPledgeParams, success: 200 },
+  { method: 'put', path: '/api/pledges/{pledgeId}/survey', summary: 'Answer (201) or change my answers (200) until the survey is locked (the backer of a settled pledge)', access: 'signed in', params: surveyPledgeParams, body: answersBodyDocument, success: 200 },
+  { method: 'get', path: '/api/campaigns/{id}/backers.csv', summary: 'The backer report as CSV, streamed: a row per pledge with its survey answers (creator, staff)', access: 'signed in', params: backerReportParams, success: 200 },
   { method: 'post', path: '/api/webhooks/stripe', summary: 'Stripe events (signed)', access: 'anyone', success: 200 },
 ];
 

@@ -31,6 +31,7 @@ export async function startApiServer(context: ApiContext, host: string, port: nu
       clearTimeout(force);
       // Before the caller closes the pools: running reconciliations stop and say so on their rows.
       await context.reconciliationJobs?.stop();
+      await context.updateSends?.drain();
     },
   };
 }

@@ -19,7 +19,10 @@ import { type PlatformFile } from '../cli/platform-file';
 import { fromMinorUnits } from '../money';
 import { type ReconciliationView, reconciliationLines } from '../reconciliation/report';
 import { standinControls } from '@crowdfund/stripe-standin';
+import { TOTP, URI } from 'otpauth';
 import { ApiClient } from './api-client';
+import { campaignUpdateStep } from './campaign-update-step';
+import { surveyStep } from './survey-step';
 
 const WEEK_AND_AN_HOUR_S = 7 * 24 * 60 * 60 + 60 * 60;
 /** Stripe's test mode decides a dispute 15 minutes of its time after the evidence is submitted. */
@@ -90,10 +93,14 @@ export async function runDemo(platform: PlatformFile, print: (line: string) => v
 
   print(`Crowdfund demo against ${platform.apiUrl} (Stripe stand-in at ${platform.stripeStandinUrl})`);
 
+  /** Signs up, signs in, and confirms the address with the link mailed to it (pledging and publishing need it). */
   const signUp = async (name: string) => {
     const email = `${name.toLowerCase()}-${run}@demo.example`;
-    const { user, token } = await anyone.post<SignedUp>('/api/auth/signup', { email, password: PASSWORD, name });
-    return { ...user, api: anyone.as(token) };
+    await anyone.post<{ status: string }>('/api/auth/signup', { email, password: PASSWORD, name });
+    const { user, token } = await anyone.post<SignedUp>('/api/auth/login', { email, password: PASSWORD });
+    const api = anyone.as(token);
+    await api.post('/api/auth/verify-email', { token: await mailedVerificationToken(platform, user.id) });
+    return { ...user, api };
   };
   const staff = await staffAccounts(platform, anyone, run);
 
@@ -255,11 +262,40 @@ export async function runDemo(platform: PlatformFile, print: (line: string) => v
     for (const line of reconciliationLines(view)) say(line);
     expect(view.balanced, `"${campaign.title}" does not reconcile`);
   }
+  await campaignUpdateStep({ platform, anyone, creator: ada, backer: alice, campaign: kettle, step, say });
+  await surveyStep({ platform, creator: ada, backer: alice, pledgeId: alicePledge.id, campaign: kettle, step, say });
   const { workflow } = await opsState(staff.ops, kettle.id);
   print(`\nDone. Ops can follow ${workflow.workflowId} (${workflow.status}, ${workflow.historyLength} events) in Temporal; it stays open for refunds until the refund window ends.`);
 }
 
-/** Support and ops accounts, made as `npm run user:create` makes them, then signed in through the API. */
+/**
+ * The link the platform mailed to the account, read from its notification outbox: the local platform has no mail
+ * server (its mailer renders messages without sending them), so the outbox row is the demo's mailbox.
+ */
+async function mailedVerificationToken(platform: PlatformFile, userId: string): Promise<string> {
+  const database = new AppDatabase({ connectionString: platform.databaseUrl, poolSize: 1, applicationName: 'crowdfund-demo' });
+  try {
+    const mail = await database.db
+      .selectFrom('notifications')
+      .select('payload')
+      .where('recipient_id', '=', userId)
+      .where('template', '=', 'email_verification')
+      .orderBy('id', 'desc')
+      .executeTakeFirstOrThrow();
+    const token = new URL((mail.payload as { verifyUrl: string }).verifyUrl).searchParams.get('token');
+    if (!token) throw new Error('demo: the verification email has no token in its link');
+    return token;
+  } finally {
+    await database.close();
+  }
+}
+
+/**
+ * Support and ops accounts, made as `npm run user:create` makes them, then signed in through the API with their
+ * password and a second factor: each enrols an authenticator (the app's part played by otpauth, reading the
+ * otpauth:// URI as a phone scans it), and the app's code that confirms the enrolment opens the session to staff
+ * endpoints. (A later sign-in sends a fresh code as `totp`; a code is never accepted twice.)
+ */
 async function staffAccounts(platform: PlatformFile, api: ApiClient, run: string) {
   const database = new AppDatabase({ connectionString: platform.databaseUrl, poolSize: 1, applicationName: 'crowdfund-demo' });
   const password = randomBytes(12).toString('base64url');
@@ -267,7 +303,13 @@ async function staffAccounts(platform: PlatformFile, api: ApiClient, run: string
     const email = `${role}-${run}@demo.example`;
     await saveStaffUser(database.db, { email, role, password });
     const { token } = await api.post<{ token: string }>('/api/auth/login', { email, password });
-    return api.as(token);
+    const session = api.as(token);
+    const { uri } = await session.post<{ uri: string }>('/api/me/totp');
+    const authenticator = URI.parse(uri);
+    if (!(authenticator instanceof TOTP)) throw new Error(`demo: ${uri} is not a TOTP enrolment`);
+    const { secondFactor } = await session.post<{ secondFactor: boolean }>('/api/me/totp/confirm', { code: authenticator.generate() });
+    expect(secondFactor, `${email}'s session did not pass the second factor`);
+    return session;
   };
   try {
     return { support: await signIn('support'), ops: await signIn('ops') };

@@ -21,7 +21,12 @@ export type NotificationTemplate =
   | 'payout_sent'
   | 'connect_onboarding_reminder'
   | 'dispute_opened'
-  | 'dispute_closed';
+  | 'dispute_closed'
+  | 'email_verification'
+  | 'signup_existing_account'
+  | 'campaign_update'
+  | 'survey_invitation'
+  | 'survey_reminder';
 
 export interface NotificationRequest {
   recipientId: string;

@@ -77,6 +77,41 @@ const templates: Record<NotificationTemplate, (p: Payload) => { subject: string;
     subject: `The dispute of a payment to ${text(p.campaignTitle)} was ${text(p.status)}`,
     text: `The dispute of ${money(p)} to "${text(p.campaignTitle)}" is closed: ${text(p.status)}.`,
   }),
+  // To each backer with a settled pledge for the survey's reward; `surveyUrl` opens their pledge's survey.
+  survey_invitation: (p) => ({
+    subject: `A survey from ${text(p.campaignTitle)}`,
+    text:
+      `"${text(p.campaignTitle)}" asks its backers${p.rewardTitle ? ` of "${text(p.rewardTitle)}"` : ''} a few questions ` +
+      `(such as where to ship). Answer them here; you can change your answers until the creator locks the survey: ${text(p.surveyUrl)}`,
+  }),
+  survey_reminder: (p) => ({
+    subject: `Reminder: ${text(p.campaignTitle)} is waiting for your survey answers`,
+    text: `"${text(p.campaignTitle)}" still needs your answers to its survey to deliver what you backed: ${text(p.surveyUrl)}`,
+  }),
+  // A creator's update, to each backer: the markdown as the creator wrote it (text, never rendered), and the signed
+  // link that stops this campaign's update mails.
+  campaign_update: (p) => ({
+    subject: `Update #${text(p.number)} from ${text(p.campaignTitle)}: ${text(p.title)}`,
+    text:
+      `Update #${text(p.number)} from "${text(p.campaignTitle)}"${p.audience === 'backers' ? ' (for backers only)' : ''}\n\n` +
+      `${text(p.title)}\n\n${text(p.body)}\n\n--\nRead it online: ${text(p.updateUrl)}\n` +
+      `You receive this because you backed "${text(p.campaignTitle)}". Stop mails about its updates: ${text(p.unsubscribeUrl)}`,
+  }),
+  // The link signs nobody in: the page asks the account's password first (src/auth/email-verification.ts).
+  email_verification: (p) => ({
+    subject: 'Confirm your email address',
+    text:
+      `Hello ${text(p.name)}, confirm this address for your Crowdfund account (you will be asked to sign in): ${text(p.verifyUrl)}\n` +
+      `The link works once, until ${text(p.expiresAt)}. If you did not sign up, ignore this email: without it the account can do nothing.`,
+  }),
+  // A sign-up with the address of a verified account: only the owner learns of it, at most once a day.
+  signup_existing_account: () => ({
+    subject: 'Someone tried to sign up with your email address',
+    text:
+      'Someone, perhaps you, tried to create a Crowdfund account with this address, which already has one. ' +
+      'If it was you, sign in instead; if you have forgotten your password, ask support to reset it. ' +
+      'If it was not you, nothing was changed: no new account was made and your password still works.',
+  }),
   connect_onboarding_reminder: (p) => ({
     subject: `Finish your payout setup for ${text(p.campaignTitle)}`,
     text: `Your campaign "${text(p.campaignTitle)}" has funds waiting. Finish setting up payouts: ${text(p.onboardingUrl)}`,

@@ -32,7 +32,8 @@ export interface PublishableCampaign {
 
 export class CampaignWorkflows {
   constructor(
-    private readonly client: Client,
+    /** The Temporal client, for the API's other durable work (update sends, survey reminders). */
+    readonly client: Client,
     private readonly config: Config,
   ) {}
 

@@ -120,6 +120,8 @@ function servedRoutes(stack: RouterLayer[], prefix = ''): string[] {
  */
 function acceptingWorkflows(): CampaignWorkflows {
   const workflows: { [K in keyof CampaignWorkflows]: CampaignWorkflows[K] } = {
+    // No client: survey sends answer 503 and update sends stay pending, as without a reachable server.
+    client: undefined as unknown as CampaignWorkflows['client'],
     start: async () => true,
     cancel: async () => undefined,
     refund: async () => undefined,
@@ -186,8 +188,13 @@ interface World {
 async function createWorld(): Promise<World> {
   const db = api.context.database.db;
   const person = async (name: string, role: Role, flags: { payouts_enabled?: boolean } = {}) => {
-    const row = await db.insertInto('users').values({ email: `${randomUUID()}@example.com`, name: `Fuzz ${name}`, password_hash: 'not-used', role, ...flags }).returningAll().executeTakeFirstOrThrow();
-    const token = await issueToken(db, api.context.config.auth.secret, row.id, DAY);
+    const row = await db
+      .insertInto('users')
+      .values({ email: `${randomUUID()}@example.com`, name: `Fuzz ${name}`, password_hash: 'not-used', role, email_verified_at: new Date(), ...flags })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    // Staff sessions as a sign-in with the second factor leaves them.
+    const token = await issueToken(db, api.context.config.auth.secret, row.id, DAY, { secondFactor: true });
     return { id: row.id, name, headers: { Authorization: `Bearer ${token}` } };
   };
   const member = await person('member', 'user', { payouts_enabled: true });

@@ -61,9 +61,9 @@ describe('migrations', () => {
       select table_name from information_schema.tables
       where table_schema = ${testDb.schema} and table_type = 'BASE TABLE' order by table_name`.execute(db);
     expect(tables.rows.map((row) => row.table_name)).toEqual([
-      'auth_tokens', 'campaigns', 'disputes', 'idempotency_keys', 'kysely_migration', 'kysely_migration_lock', 'ledger_entries',
-      'login_attempts', 'notifications', 'payout_attempts', 'payouts', 'pledges', 'reconciliation_jobs', 'refunds', 'rewards', 'staff_audit_log', 'stretch_goals', 'stripe_events',
-      'users', 'velocity_events',
+      'auth_tokens', 'campaign_unsubscribes', 'campaign_updates', 'campaigns', 'disputes', 'email_verifications', 'idempotency_keys', 'kysely_migration', 'kysely_migration_lock', 'ledger_entries',
+      'login_attempts', 'notifications', 'payout_attempts', 'payouts', 'pledges', 'reconciliation_jobs', 'refunds', 'rewards', 'staff_audit_log', 'stretch_goals', 'stripe_events', 'survey_responses', 'surveys',
+      'totp_factors', 'users', 'velocity_events',
     ]);
     expect(await testDb.database.migrateToLatest()).toEqual([]);
   });

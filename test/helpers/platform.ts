@@ -150,6 +150,8 @@ export async function createTestPlatform(env: Record<string, string> = {}, optio
       return done;
     },
     async close() {
+      // Background work the API started (update sends) ends before the services it talks to.
+      await context.updateSends?.drain();
       await testDb.drop();
       await testStripe.close();
       await temporal.teardown();
