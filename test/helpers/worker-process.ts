@@ -23,7 +23,12 @@ export interface WorkerProcess {
  * line main.ts prints when its workers are created and the housekeeping workflows started).
  */
 export async function startWorkerProcess(env: Record<string, string>, options: { readyTimeoutMs?: number } = {}): Promise<WorkerProcess> {
-  const child: ChildProcess = spawn(process.execPath, [WORKER_MAIN], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return startPollingProcess([WORKER_MAIN], env, { readyTimeoutMs: options.readyTimeoutMs ?? 30_000 });
+}
+
+/** Runs `node <args>` with `env` and resolves once it prints `worker polling` (any worker entry point says so). */
+export async function startPollingProcess(args: string[], env: Record<string, string>, options: { readyTimeoutMs: number; cwd?: string }): Promise<WorkerProcess> {
+  const child: ChildProcess = spawn(process.execPath, args, { ...(options.cwd ? { cwd: options.cwd } : {}), env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
@@ -33,7 +38,7 @@ export async function startWorkerProcess(env: Record<string, string>, options: {
   const ready = new Promise<void>((resolve) => lines.on('line', (line) => line.startsWith('worker polling') && resolve()));
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`worker process did not start within ${options.readyTimeoutMs ?? 30_000} ms:\n${stderr}`)), options.readyTimeoutMs ?? 30_000);
+    timer = setTimeout(() => reject(new Error(`worker process did not start within ${options.readyTimeoutMs} ms:\n${stderr}`)), options.readyTimeoutMs);
   });
   const died = exited.then(({ code, signal }) => {
     throw new Error(`worker process exited (${code ?? signal}) before it polled:\n${stderr}`);
