@@ -4,12 +4,14 @@
  * (every activity that calls Stripe) on the rate-limited Stripe task queue.
  */
 import { createCampaignActivities } from './campaigns';
+import { createCampaignUpdateActivities } from './campaign-updates';
 import { type ActivityDeps } from './deps';
 import { createNotificationActivities } from './notifications';
 import { createPayoutActivities } from './payouts';
 import { createPledgeSettlementActivities } from './pledge-settlement';
 import { createRefundActivities } from './refunds';
 import { createRetentionActivities } from './retention';
+import { createSurveyActivities } from './surveys';
 import { resolvePendingPledges } from '../src/pledges/resolve-pending-pledges';
 
 export function createDatabaseActivities(deps: ActivityDeps) {
@@ -19,8 +21,11 @@ export function createDatabaseActivities(deps: ActivityDeps) {
     ...createNotificationActivities(deps),
     markPledgeErrored: settlement.markPledgeErrored,
     dropPledge: settlement.dropPledge,
+    countPledgesToSettle: settlement.countPledgesToSettle,
     remindCreatorToOnboard: createPayoutActivities(deps).remindCreatorToOnboard,
     ...createRetentionActivities(deps),
+    ...createCampaignUpdateActivities(deps),
+    ...createSurveyActivities(deps),
   };
 }
 
@@ -30,6 +35,7 @@ export function createStripeActivities(deps: ActivityDeps) {
   return {
     capturePledge: settlement.capturePledge,
     releasePledge: settlement.releasePledge,
+    settlePledges: settlement.settlePledges,
     ...createRefundActivities(deps),
     payoutReadiness: payouts.payoutReadiness,
     sendPayout: payouts.sendPayout,

@@ -5,6 +5,7 @@
 import { type Outcome } from '../src/rules/outcome';
 import { type stripeActivities } from './activity-proxies';
 import { type CampaignPhase, type CampaignSettings, type CampaignState, type PayoutState, type ReserveState } from './messages';
+import { type SettlementProgressState } from './settlement-progress';
 
 /** Everything a run must hand to the next one. Fields added later are optional: older runs resume without them. */
 export interface CampaignRunState {
@@ -20,6 +21,12 @@ export interface CampaignRunState {
     /** Pledges whose child waits: for the backer's new card (errored) or for an outage to pass (stuck). */
     waiting: Record<string, 'errored' | 'stuck'>;
     counts: { captured: number; released: number; refunded: number; dropped: number };
+    /** Pledges per settlement batch, fixed when settlement started (runs that settled one child per pledge: none). */
+    batchSize?: number;
+    /** Batches started and not yet reported: batch id (its first pledge's id) -> its pledges. */
+    batches?: Record<string, number>;
+    /** The count to settle and samples of the pace, from when settlement started (older runs: none). */
+    progress?: SettlementProgressState;
   };
   settledAt: number | null;
   payout: PayoutState | null;
@@ -74,6 +81,8 @@ export interface CampaignRun {
   money: MoneyLock;
   /** Upserts the `CampaignStatus` search attribute and sets the details ops read in Temporal UI. */
   upsertStatusAndDetails(): void;
+  /** Sets the details ops read in Temporal UI again (settlement's progress), with no command: as often as it moves. */
+  showProgress(): void;
   /** Counts work that adds to this run's history (a refund signalled, a payout check) towards continuing as new. */
   countStep(): void;
   /** True once this run's history is long enough that the next step belongs in a new run. */

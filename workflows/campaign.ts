@@ -44,6 +44,9 @@ import { releaseReserve, reserveHeld } from './reserve';
 import { startRefundQueue } from './refund-queue';
 import { CampaignEndsAtKey, CampaignIdKey, CampaignModelKey, CampaignStatusKey } from './search-attributes';
 import { applyReport, settleAllPledges } from './settlement-window';
+import { applyBatchReport, SETTLEMENT_BATCHES, settleInBatches } from './settlement-batches';
+import { pledgeBatchSettledSignal } from './settle-pledge-batch';
+import { progressText, progressView } from './settlement-progress';
 import { waitUntil } from './stuck';
 
 export type { CampaignRunState } from './campaign-run';
@@ -108,10 +111,28 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
     refunds: { queued: state.refunds.queue.length, stuck: state.refunds.stuck },
     failedRefunds: state.failedRefunds,
     ...(state.reserve ? { reserve: state.reserve } : {}),
+    ...(settlement.progress ? { settlement: progressView(settlement, Date.now()) } : {}),
   });
 
   // Loaded after the handlers are registered; status updates before then have nothing to show.
   const loaded: { campaign?: Awaited<ReturnType<typeof databaseActivities.loadCampaign>> } = {};
+
+  /** What ops read in Temporal UI's details: the status, the money, settlement's progress, and what is stuck. */
+  const details = (campaign: NonNullable<typeof loaded.campaign>): string => {
+    const status = statusOf(state);
+    const p = view().pledges;
+    const stuckRefunds = Object.keys(state.refunds.stuck).length;
+    const progress = state.phase === 'settling' ? progressView(settlement, Date.now()) : undefined;
+    return (
+      `**${status}** · pledged ${state.totals.pledged} ${campaign.currency} minor units by ${state.totals.backers} backers` +
+      (progress ? ` · ${progressText(progress)}` : '') +
+      (state.outcome ? ` · captured ${p.captured}, released ${p.released}, refunded ${p.refunded}, errored ${p.errored}, dropped ${p.dropped}, stuck ${p.stuck}` : '') +
+      (state.payout?.state === 'stuck' ? ` · payout stuck: ${state.payout.reason ?? 'unknown'}` : '') +
+      (state.reserve?.state === 'stuck' ? ` · reserve release stuck: ${state.reserve.reason ?? 'unknown'}` : '') +
+      (stuckRefunds > 0 ? ` · ${stuckRefunds} refunds stuck, e.g. ${Object.values(state.refunds.stuck)[0]}` : '')
+    );
+  };
+
   const run: CampaignRun = {
     campaignId,
     settings,
@@ -128,15 +149,10 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
         { key: CampaignModelKey, value: campaign.model },
         { key: CampaignEndsAtKey, value: new Date(campaign.endsAt) },
       ]);
-      const p = view().pledges;
-      const stuckRefunds = Object.keys(state.refunds.stuck).length;
-      setCurrentDetails(
-        `**${status}** · pledged ${state.totals.pledged} ${campaign.currency} minor units by ${state.totals.backers} backers` +
-          (state.outcome ? ` · captured ${p.captured}, released ${p.released}, refunded ${p.refunded}, errored ${p.errored}, dropped ${p.dropped}, stuck ${p.stuck}` : '') +
-          (state.payout?.state === 'stuck' ? ` · payout stuck: ${state.payout.reason ?? 'unknown'}` : '') +
-          (state.reserve?.state === 'stuck' ? ` · reserve release stuck: ${state.reserve.reason ?? 'unknown'}` : '') +
-          (stuckRefunds > 0 ? ` · ${stuckRefunds} refunds stuck, e.g. ${Object.values(state.refunds.stuck)[0]}` : ''),
-      );
+      setCurrentDetails(details(campaign));
+    },
+    showProgress() {
+      if (loaded.campaign) setCurrentDetails(details(loaded.campaign));
     },
     countStep() {
       stepsThisRun++;
@@ -160,7 +176,14 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
   setHandler(cancelCampaignSignal, ({ reason }) => {
     if (state.phase === 'scheduled' || state.phase === 'active') cancel.request ??= { reason };
   });
-  setHandler(pledgeSettledSignal, (report) => applyReport(state, report));
+  setHandler(pledgeSettledSignal, (report) => {
+    applyReport(state, report);
+    run.showProgress();
+  });
+  setHandler(pledgeBatchSettledSignal, (report) => {
+    applyBatchReport(state, report);
+    run.showProgress();
+  });
   setHandler(connectAccountUpdatedSignal, () => {
     state.payoutWake.accountUpdated = true;
   });
@@ -206,7 +229,9 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
   }
 
   if (state.phase === 'settling') {
-    await settleAllPledges(run);
+    // Campaigns that began settling with a child per pledge replay that way; since then, pledges settle in batches.
+    if (patched(SETTLEMENT_BATCHES)) await settleInBatches(run);
+    else await settleAllPledges(run);
     state.settledAt = Date.now();
     state.phase = state.outcome === 'funded' ? 'paying_out' : 'done';
     run.upsertStatusAndDetails();

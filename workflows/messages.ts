@@ -43,6 +43,20 @@ export interface SettlementCounts {
   inFlight: number;
 }
 
+/** How far settlement has got: pledges with a final outcome of those it settles, its recent pace and the time left. */
+export interface SettlementProgress {
+  /** Pledges settled for good (captured, released, refunded or dropped). */
+  done: number;
+  /** Pledges the outcome settles, counted when settlement started. */
+  total: number;
+  /** Pledges waiting for their backer's new card (errored) or for an outage to pass (stuck): not in the estimate. */
+  waiting: number;
+  /** Pledges settled per second over the last minute or so; null until there is a pace to tell. */
+  ratePerSecond: number | null;
+  /** Seconds until the pledges neither done nor waiting are settled, at that pace; 0 once none is left. */
+  etaSeconds: number | null;
+}
+
 export interface PayoutState {
   /** `stuck`: Stripe (or a bug) made the payout give up; it tries again by itself, or at once on `retrySettlement`. */
   state: 'waiting' | 'account_not_ready' | 'funds_pending' | 'stuck' | 'paid' | 'nothing_to_pay';
@@ -82,6 +96,8 @@ export interface CampaignState {
   failedRefunds: string[];
   /** The payout's reserve, when one was held back. */
   reserve?: ReserveState;
+  /** Settlement's progress, from when it starts (campaigns that began settling before it existed have none). */
+  settlement?: SettlementProgress;
 }
 export const campaignStateQuery = defineQuery<CampaignState>('campaignState');
 

@@ -4,7 +4,8 @@
  * (`paymentMethodUpdatedSignal`), after which the pledge is dropped. Any other failure (Stripe down past the retry
  * budget, or a bug) leaves the settlement `stuck`: it tries again after the stuck interval, or at once when ops ask
  * (`retryPledgeSettlementSignal`); it never fails. Every state change is reported to the campaign workflow by
- * signal, by workflow id, so it reaches the campaign's current run.
+ * signal, by workflow id, so it reaches the campaign's current run (its parent's, or `reportTo` when a settlement
+ * batch started it).
  */
 import {
   ActivityFailure,
@@ -40,6 +41,8 @@ export interface SettlePledgeInput {
   stripeTaskQueue: string;
   /** How long a stuck settlement waits before trying again by itself; absent: the default. */
   stuckRetryIntervalMs?: number;
+  /** The campaign workflow to report to, when started by a settlement batch rather than by the campaign itself. */
+  reportTo?: string;
 }
 
 interface CardFailure {
@@ -82,11 +85,11 @@ export async function settlePledgeWorkflow(input: SettlePledgeInput): Promise<Pl
 
   const report = async (kind: PledgeReportKind, amount?: number) => {
     state.status = kind;
-    const parent = workflowInfo().parent;
-    if (!parent) return;
+    const campaign = input.reportTo ?? workflowInfo().parent?.workflowId;
+    if (!campaign) return;
     const message: PledgeReport = { pledgeId: input.pledgeId, kind, ...(amount === undefined ? {} : { amount }) };
     try {
-      await getExternalWorkflowHandle(parent.workflowId).signal(pledgeSettledSignal, message);
+      await getExternalWorkflowHandle(campaign).signal(pledgeSettledSignal, message);
     } catch (error) {
       // The campaign is gone (terminated by ops); the pledge's own state in Postgres is still right.
       log.warn('could not report to the campaign workflow', { pledgeId: input.pledgeId, error });

@@ -1,6 +1,8 @@
 /**
  * Settlement: every pledge of a decided campaign settled by its own `settlePledgeWorkflow` child, through a sliding
- * window of at most `settlementWindowSize` children, one page of pledges per run (batch-sliding-window sample).
+ * window of at most `settlementWindowSize` children, one page of pledges per run (batch-sliding-window sample). Since
+ * `settlement-batches` campaigns settle in batches (settlement-batches.ts) and start a child only for a pledge that
+ * needs one; campaigns that began settling before replay this way. Both share how reports are applied.
  */
 import { condition, ParentClosePolicy, patched, startChild } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
@@ -8,6 +10,7 @@ import { databaseActivities } from './activity-proxies';
 import { type CampaignRun, type CampaignRunState } from './campaign-run';
 import { type PledgeReport, pledgeSettlementWorkflowId } from './messages';
 import { settlePledgeWorkflow, type SettlePledgeInput } from './settle-pledge';
+import { noteProgress } from './settlement-progress';
 
 /** The patch under which settlement starts a whole window of children in one workflow task. */
 const CONCURRENT_CHILD_STARTS = 'settlement-concurrent-child-starts';
@@ -30,6 +33,7 @@ export function applyReport(state: CampaignRunState, report: PledgeReport): void
   settlement.counts[report.kind]++;
   if (report.kind === 'captured') state.totals.captured += report.amount ?? 0;
   if (report.kind === 'refunded') state.totals.refunded += report.amount ?? 0;
+  noteProgress(settlement, Date.now());
 }
 
 /**
@@ -69,7 +73,7 @@ export async function settleAllPledges(run: CampaignRun): Promise<void> {
 }
 
 /** Starts the child that settles one pledge; one already started (by a run ops reset) is left to its own record. */
-async function startSettlement(run: CampaignRun, pledge: { pledgeId: string; action: SettlePledgeInput['action'] }): Promise<void> {
+export async function startSettlement(run: CampaignRun, pledge: { pledgeId: string; action: SettlePledgeInput['action'] }): Promise<void> {
   const { campaignId, settings } = run;
   const settlement = run.state.settlement;
   const input: SettlePledgeInput = {

@@ -52,7 +52,7 @@ function rateLimitedHttpClient(limiter: StripeRateLimiter): Stripe.HttpClient {
         await limiter.acquire(endpoint);
         const response = await inner.makeRequest(host, port, path, method, headers, requestData, protocol, timeout);
         if (response.getStatusCode() !== 429) return response;
-        limiter.pause(endpoint);
+        limiter.pause(endpoint, response.getHeaders());
         if (retry === RATE_LIMITED_RETRIES) return response;
         // Read the discarded answer to the end, so its connection goes back to the agent.
         await response.toJSON().catch(() => undefined);

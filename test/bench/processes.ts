@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -85,12 +85,42 @@ export function rssOf(pid: number): number {
   return match ? Number(match[1]) * 1024 : 0;
 }
 
+/** CPU time (user + system) of a process, or of one thread of it (`/proc/<pid>/task/<tid>`), in seconds, from /proc. */
+export function cpuSecondsOf(pid: number, tid?: number): number {
+  const path = tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`;
+  // The fields after the command name (which may hold spaces) in parentheses; utime and stime are the 14th and 15th.
+  const stat = readFileSync(path, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** This process's threads and the CPU seconds each has used. */
+export function threadCpuSeconds(): Map<number, number> {
+  return new Map(readdirSync(`/proc/${process.pid}/task`).map((tid) => [Number(tid), cpuSecondsOf(process.pid, Number(tid))]));
+}
+
+/** Child processes of this one whose command line contains `text` (the Temporal stand-in the test server spawned). */
+export function childPids(text: string): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .flatMap((entry) => {
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+        const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        return parent === process.pid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text) ? [Number(entry)] : [];
+      } catch {
+        return []; // gone meanwhile
+      }
+    });
+}
+
 /** `count` backers, each with a bearer token the API accepts. */
 export async function seedBackers(db: Db, count: number): Promise<Array<{ id: string; token: string }>> {
   const backers = Array.from({ length: count }, () => ({ id: randomUUID(), token: randomBytes(32).toString('base64url') }));
   for (let i = 0; i < backers.length; i += 1_000) {
     const batch = backers.slice(i, i + 1_000);
-    await db.insertInto('users').values(batch.map((b) => ({ id: b.id, email: `${b.id}@bench.test`, name: 'Backer', password_hash: 'x' }))).execute();
+    await db.insertInto('users').values(batch.map((b) => ({ id: b.id, email: `${b.id}@bench.test`, name: 'Backer', password_hash: 'x', email_verified_at: new Date() }))).execute();
     await db
       .insertInto('auth_tokens')
       .values(batch.map((b) => ({ user_id: b.id, token_hash: hashToken(BENCH_AUTH_SECRET, b.token), expires_at: new Date(Date.now() + 86_400_000) })))

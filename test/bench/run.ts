@@ -13,6 +13,7 @@ const BENCHMARKS: Record<string, string> = {
   pledges: join(__dirname, 'pledges.js'),
   progress: join(__dirname, 'progress.js'),
   tally: join(__dirname, 'tally.js'),
+  'backers-csv': join(__dirname, 'backers-csv.js'),
   temporal: standinBench('temporal'),
   stripe: standinBench('stripe'),
 };

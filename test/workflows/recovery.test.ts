@@ -14,7 +14,8 @@ let p: TestPlatform;
 let support: TestUser;
 let ops: TestUser;
 beforeAll(async () => {
-  p = await createTestPlatform({ SETTLEMENT_WINDOW_SIZE: '3', SETTLEMENT_PAGE_SIZE: '4' });
+  // One settlement child at a time and pages of 4 (a batch of 4 per page and run): a restart lands mid-settlement.
+  p = await createTestPlatform({ SETTLEMENT_WINDOW_SIZE: '1', SETTLEMENT_PAGE_SIZE: '4' });
   support = await createUser(p, { role: 'support' });
   ops = await createUser(p, { role: 'ops' });
 });

@@ -2,15 +2,17 @@
  * Kill drill: the product's worker runs as its own OS process (`node dist/src/worker/main.js`) and is killed with
  * SIGKILL at random points while a campaign settles, then started again, three times. Nothing of the dead process
  * survives: not its Stripe requests in flight (Stripe applies them anyway), not its activities (Temporal times them
- * out after their start-to-close timeout and retries them), not its cached workflows. Every pledge must still be
- * settled exactly once, the creator paid once, and the campaign reconcile to the minor unit.
+ * out, a settlement batch after its heartbeat timeout and any other after its start-to-close timeout, and retries
+ * them), not its cached workflows. Every pledge must still be settled exactly once, the creator paid once, and the
+ * campaign reconcile to the minor unit.
  *
  * Temporal is the time-skipping stand-in and Stripe the stand-in, both in this process, so they outlive the
  * worker. Time skips to the deadline and over the payout delay, but not while settlement runs: a pending activity
  * holds the test server's clock (as in Temporal's own test server), so an activity lost with its worker costs its
- * real one-minute start-to-close timeout, and a workflow task left on the dead worker's sticky queue its real
- * 10 s. Settlement is paced (the worker's Stripe rate limit, Stripe's answer time) so that the kills all come in
- * the first half-minute or so and their timeouts overlap: the drill takes about 100 s.
+ * real timeout (a batch's 30 s heartbeat timeout, another activity's one-minute start-to-close timeout), and a
+ * workflow task left on the dead worker's sticky queue its real 10 s. Settlement is paced (the worker's Stripe rate
+ * limits, Stripe's answer time) so that the kills all come in the first half-minute or so and their timeouts
+ * overlap: the drill takes about 100 s.
  */
 import { type WorkflowExecutionInfo } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
@@ -27,11 +29,12 @@ import { expectSettledOnce } from './expect-settled-once';
 
 const KILLS = 3;
 /**
- * The worker's Stripe task-queue rate limit: it paces settlement, so that a kill finds only a few activities in
- * flight and the restarted worker has work left that the dead one never took (an activity lost with its worker
- * holds its pledge's place in the settlement window until its timeout).
+ * The worker's Stripe rate limits, of its task queue and of its requests: they pace settlement, so that a kill finds
+ * only a few pledges in flight and the restarted worker has work left that the dead one never took (an activity lost
+ * with its worker holds its pledges' places in the settlement window until its timeout).
  */
 const STRIPE_ACTIVITIES_PER_SECOND = 6;
+const STRIPE_REQUESTS_PER_SECOND = 6;
 /** Stripe takes this long to answer a money movement, so that a kill often lands while one is in flight. */
 const STRIPE_LATENCY_MS = 250;
 const DAY_SECONDS = 24 * 60 * 60;
@@ -61,6 +64,7 @@ beforeAll(async () => {
     TEMPORAL_TASK_QUEUE: p.config.temporal.taskQueue,
     TEMPORAL_STRIPE_TASK_QUEUE: p.config.temporal.stripeTaskQueue,
     STRIPE_ACTIVITIES_PER_SECOND: String(STRIPE_ACTIVITIES_PER_SECOND),
+    STRIPE_REQUESTS_PER_SECOND: String(STRIPE_REQUESTS_PER_SECOND),
     STRIPE_SECRET_KEY: TEST_STRIPE_KEY,
     STRIPE_API_BASE: p.testStripe.url,
   };
@@ -151,13 +155,13 @@ test('the worker process killed at random points of settlement and restarted: ea
 
   const retried = await activitiesRetriedAfterTimeout();
   console.log(
-    `worker kill drill: ${pledges.length} pledges settled in ${settledInMs} ms; kills ${JSON.stringify(kills.map(({ afterPledges, pauseMs, inFlight, captured }) => ({ afterPledges, pauseMs, captured, stripeRequestsInFlight: inFlight.length })))}; ${retried.length} activities run again after a start-to-close timeout`,
+    `worker kill drill: ${pledges.length} pledges settled in ${settledInMs} ms; kills ${JSON.stringify(kills.map(({ afterPledges, pauseMs, inFlight, captured }) => ({ afterPledges, pauseMs, captured, stripeRequestsInFlight: inFlight.length })))}; ${retried.length} activities run again after a timeout (${retried.filter((r) => r.timeout === 'heartbeat').length} of them settlement batches after their heartbeat timeout)`,
   );
   expect(kills).toHaveLength(KILLS);
   // Killed mid-settlement each time, with pledges still to capture.
   for (const kill of kills) expect(kill.captured).toBeLessThan(pledges.length);
   // The kills cost in-flight work: Stripe requests applied after their worker died, and activities that Temporal
-  // gave up on at their start-to-close timeout and ran again on the restarted worker.
+  // gave up on at their timeout and ran again on the restarted worker.
   expect(kills.reduce((sum, kill) => sum + kill.inFlight.length, 0)).toBeGreaterThan(0);
   expect(retried.length).toBeGreaterThan(0);
 
@@ -167,18 +171,20 @@ test('the worker process killed at random points of settlement and restarted: ea
   await expectSettledOnce(p, campaign.id, state, { held: holds, charged: [...lapsing, ...saved] });
 }, 200_000);
 
-/** Activities whose final attempt followed a start-to-close timeout: work a killed worker took with it. */
-async function activitiesRetriedAfterTimeout(): Promise<Array<{ workflowId: string; attempt: number }>> {
+/** Activities whose final attempt followed a start-to-close or heartbeat timeout: work a killed worker took with it. */
+async function activitiesRetriedAfterTimeout(): Promise<Array<{ workflowId: string; attempt: number; timeout: 'start_to_close' | 'heartbeat' }>> {
   const executions: WorkflowExecutionInfo[] = [];
   for await (const execution of p.env.client.workflow.list()) executions.push(execution);
-  const retried: Array<{ workflowId: string; attempt: number }> = [];
+  const retried: Array<{ workflowId: string; attempt: number; timeout: 'start_to_close' | 'heartbeat' }> = [];
+  const { TIMEOUT_TYPE_START_TO_CLOSE, TIMEOUT_TYPE_HEARTBEAT } = temporal.api.enums.v1.TimeoutType;
   for (const execution of executions) {
     const history = await p.env.client.workflow.getHandle(execution.workflowId, execution.runId).fetchHistory();
     for (const event of history.events ?? []) {
       const started = event.activityTaskStartedEventAttributes;
       if (event.eventType !== temporal.api.enums.v1.EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED || !started) continue;
-      if (started.lastFailure?.timeoutFailureInfo?.timeoutType === temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE) {
-        retried.push({ workflowId: execution.workflowId, attempt: started.attempt ?? 0 });
+      const timeout = started.lastFailure?.timeoutFailureInfo?.timeoutType;
+      if (timeout === TIMEOUT_TYPE_START_TO_CLOSE || timeout === TIMEOUT_TYPE_HEARTBEAT) {
+        retried.push({ workflowId: execution.workflowId, attempt: started.attempt ?? 0, timeout: timeout === TIMEOUT_TYPE_HEARTBEAT ? 'heartbeat' : 'start_to_close' });
       }
     }
   }

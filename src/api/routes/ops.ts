@@ -7,6 +7,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
 import { auditEntryView, listStaffActions, recordStaffAction, staffActor } from '../../audit/staff-audit';
 import { setUserRole } from '../../auth/staff-roles';
+import { resetTotpFactor } from '../../auth/totp';
 import { overrideCommission } from '../../campaigns/commission';
 import { text } from '../../campaigns/schemas';
 import { type ApiContext, requireRole, requireWorkflows } from '../context';
@@ -15,7 +16,7 @@ import { MAX_PLATFORM_FEE_BPS, MIN_PLATFORM_FEE_BPS } from '../../money';
 import { requestIdOf } from '../request-id';
 import { ReconciliationJobs } from '../../reconciliation/reconciliation-jobs';
 import { type ReconciliationView } from '../../reconciliation/report';
-import { type ReconciliationJob } from '../../../db/schema';
+import { type ReconciliationJob, type StaffAuditAction } from '../../../db/schema';
 import { campaignIdParams } from './campaign-lifecycle';
 
 // An instant Postgres can store and JavaScript can read (the ISO format alone allows 30 February).
@@ -30,7 +31,10 @@ export const AUDIT_ACTIONS = [
   'dispute.evidence_submitted',
   'dispute.accepted',
   'commission.overridden',
-] as const;
+  'totp.enrolled',
+  'totp.reset',
+  'backer_report.exported',
+] as const satisfies readonly StaffAuditAction[];
 export const auditQuery = z.object({
   actorId: z.uuid().optional(),
   action: z.enum(AUDIT_ACTIONS).optional(),
@@ -153,6 +157,14 @@ export function opsRoutes(context: ApiContext): Router {
     const { role } = roleBody.parse(req.body);
     const change = await setUserRole(context.database, { id }, role, { actor: staffActor(staff), requestId: requestIdOf(res) });
     res.json({ userId: change.userId, role: change.to, previousRole: change.from, changed: change.changed });
+  });
+
+  /** Removes a staff member's TOTP factor (a lost device) and ends their sessions; they enrol again. Audited. */
+  router.delete('/users/:id/totp', async (req, res) => {
+    const staff = requireRole(res, 'ops');
+    const { id } = userIdParams.parse(req.params);
+    const reset = await resetTotpFactor(context.database, id, { actor: staffActor(staff), requestId: requestIdOf(res) });
+    res.json({ userId: id, reset });
   });
 
   /** The staff audit log, newest first, in keyset pages. */
